@@ -1,0 +1,3 @@
+from aoichain.cli import main
+
+main()

@@ -1,0 +1,8 @@
+"""Command-line interface: a thin shell over the library API.
+
+Each command module registers itself on :data:`app` when imported.
+"""
+
+from aoichain.cli._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,87 @@
+"""The typer application, its error handling and the options commands share.
+
+Commands live one module each beside this file and only parse options, build
+one validated config, call the library and render the result. Errors are
+turned into exit statuses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from aoichain import __version__
+from aoichain.config import describe_validation_error
+from aoichain.errors import AoichainError, InvalidInput
+
+app = typer.Typer(
+    name="aoichain",
+    help=(
+        "Cross-chain federated learning with age-of-information incentive contracts "
+        "(Kang et al., 2022): solve contracts, reproduce the paper, run the ledger "
+        "and the federated task."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print one line to stderr and leave with ``status``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(status)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn library errors into one clear line and an exit status.
+
+    Bad input (``InvalidInput``, pydantic validation) exits 2; any other
+    ``AoichainError`` exits 1. Nothing else is caught: a bug should show its
+    traceback.
+    """
+    try:
+        yield
+    except InvalidInput as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    except ValidationError as exc:
+        fail(describe_validation_error(exc), EXIT_BAD_INPUT)
+    except AoichainError as exc:
+        fail(str(exc), EXIT_FAILURE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"aoichain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Cross-chain federated learning with AoI incentive contracts."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

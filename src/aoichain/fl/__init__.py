@@ -1,0 +1,1 @@
+"""Federated learning between IIoT nodes and their digital twins (knows nothing of chains)."""

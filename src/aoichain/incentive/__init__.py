@@ -1,0 +1,1 @@
+"""The incentive engine: AoI and latency model, markets, optimal contracts (pure math)."""
