@@ -57,7 +57,11 @@ def describe_validation_error(
             if msg.startswith(prefix):
                 msg = msg[len(prefix) :]
         got = item.get("input")
-        got_text = "" if item["type"] == "missing" or isinstance(got, Mapping) else f" Got {got!r}."
+        shown = repr(got) if len(repr(got)) <= 80 else repr(got)[:68] + " (truncated)"
+        got_text = "" if item["type"] == "missing" or isinstance(got, Mapping) else f" Got {shown}."
+        if not item["loc"]:
+            parts.append(f"{name}{where} is invalid: {msg}.")
+            continue
         parts.append(f"The {key!r} parameter of {name}{where}: {msg}.{got_text}")
     return " ".join(p.replace("..", ".") for p in parts)
 

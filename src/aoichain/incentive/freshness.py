@@ -1,0 +1,146 @@
+"""Age of information and service latency of a periodically refreshed cache (Sec. III-A).
+
+A worker's update cycle lasts ``theta = (c + a) t`` seconds: ``c`` slots of
+``t`` seconds collecting and processing data, then ``a`` slots serving. Both
+closed forms of the SPEC are offered:
+
+``paper``
+    eqs. (4)-(5) exactly as printed, the default for reproducing the paper;
+``corrected``
+    what the slot rules of Sec. III-A really average to (eq. (3) for AoI, and
+    eq. (2) without its extra factor ``c``), errata 1-2 of the SPEC.
+
+The functions are vectorised over ``theta`` and return seconds. A cycle with
+``theta <= a t`` has no collection phase (``c <= 0``) and is infeasible: its
+AoI and latency are ``inf``, so a satisfaction ``beta ln g`` built on them is
+``-inf`` rather than a ``nan``.
+
+The module also holds the first and second derivatives in ``theta`` that the
+exact solver needs. In ``theta`` every form is convex for ``a >= 1``:
+``A = t + t^2 a(a+1) / (2 (theta - a t))`` (paper) and
+``A = t + t^2 (a^2 - a) / (2 theta)`` (corrected) are, ``D`` (paper) is
+``(theta - at)^3/(2 t theta) + 3 (theta - at)^2/(2 theta) + a t^2/theta`` whose
+second derivative ``(1 - (at/theta)^3)/t + 3 (at)^2/theta^3 + 2 a t^2/theta^3``
+is positive, and ``D`` (corrected) is
+``(theta + (3 - 2a) t)/2 + t^2 (a^2 - a)/(2 theta)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from aoichain.errors import InvalidInput
+
+__all__ = ["FORMULAS", "Formulas", "aoi", "latency"]
+
+Formulas = Literal["paper", "corrected"]
+FORMULAS: tuple[Formulas, ...] = ("paper", "corrected")
+FloatArray = NDArray[np.float64]
+
+
+def _check_formulas(formulas: str) -> None:
+    if formulas not in FORMULAS:
+        raise InvalidInput(
+            f"The 'formulas' parameter must be one of {list(FORMULAS)}. Got {formulas!r} instead."
+        )
+
+
+def aoi(theta: ArrayLike, *, t: float, a: float, formulas: Formulas = "paper") -> FloatArray:
+    """Average age of information of the cached data, in seconds.
+
+    Parameters
+    ----------
+    theta : array_like
+        Update cycle ``theta = 1/f = (c + a) t`` in seconds.
+    t : float
+        Slot length in seconds (one global FL iteration plus consensus).
+    a : float
+        Slots of the serving (idle) phase, ``a >= 1``.
+    formulas : {"paper", "corrected"}
+        ``paper``: eq. (5) as printed, ``t theta/(theta - at) + t^2 (a^2 - a)/(2 (theta - at))``;
+        ``corrected``: eq. (3), ``t + t^2 (a^2 - a)/(2 theta)``.
+
+    Returns
+    -------
+    ndarray
+        AoI in seconds, ``inf`` where ``theta <= a t`` (no collection phase).
+    """
+    _check_formulas(formulas)
+    th = np.asarray(theta, dtype=np.float64)
+    x = th - a * t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if formulas == "paper":
+            val = t + t * t * a * (a + 1.0) / (2.0 * x)
+        else:
+            val = t + t * t * (a * a - a) / (2.0 * th)
+    return np.asarray(np.where(x > 0, val, np.inf), dtype=np.float64)
+
+
+def latency(theta: ArrayLike, *, t: float, a: float, formulas: Formulas = "paper") -> FloatArray:
+    """Average service latency of a training request, in seconds.
+
+    Parameters
+    ----------
+    theta : array_like
+        Update cycle ``theta = 1/f = (c + a) t`` in seconds.
+    t : float
+        Slot length in seconds.
+    a : float
+        Slots of the serving (idle) phase, ``a >= 1``.
+    formulas : {"paper", "corrected"}
+        ``paper``: eq. (4) as printed (with the extra factor ``c`` of erratum 1),
+        ``(theta-at)^3/(2 t theta) + 3 (theta-at)^2/(2 theta) + a t^2/theta``;
+        ``corrected``: ``[(theta-at)^2 + 3t(theta-at) + 2at^2] / (2 theta)``,
+        i.e. ``c/(c+a) t(c+3)/2 + a t/(c+a)``.
+
+    Returns
+    -------
+    ndarray
+        Latency in seconds, ``inf`` where ``theta <= a t``.
+    """
+    _check_formulas(formulas)
+    th = np.asarray(theta, dtype=np.float64)
+    x = th - a * t
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if formulas == "paper":
+            val = (x * x * x / t + 3.0 * x * x + 2.0 * a * t * t) / (2.0 * th)
+        else:
+            val = (x * x + 3.0 * t * x + 2.0 * a * t * t) / (2.0 * th)
+    return np.asarray(np.where(x > 0, val, np.inf), dtype=np.float64)
+
+
+def aoi_derivatives(
+    theta: FloatArray, *, t: float, a: float, formulas: Formulas
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``A``, ``dA/dtheta`` and ``d2A/dtheta2`` for ``theta > a t`` (no checks)."""
+    if formulas == "paper":
+        x = theta - a * t
+        k = t * t * a * (a + 1.0) / 2.0
+        return t + k / x, -k / (x * x), 2.0 * k / (x * x * x)
+    k = t * t * (a * a - a) / 2.0
+    return t + k / theta, -k / (theta * theta), 2.0 * k / (theta * theta * theta)
+
+
+def latency_derivatives(
+    theta: FloatArray, *, t: float, a: float, formulas: Formulas
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``D``, ``dD/dtheta`` and ``d2D/dtheta2`` for ``theta > a t`` (no checks)."""
+    if formulas == "paper":
+        x = theta - a * t
+        num = x * x * x / t + 3.0 * x * x + 2.0 * a * t * t
+        d1 = 3.0 * x * x / t + 6.0 * x
+        d2 = 6.0 * x / t + 6.0
+        return (
+            num / (2.0 * theta),
+            d1 / (2.0 * theta) - num / (2.0 * theta * theta),
+            d2 / (2.0 * theta) - d1 / (theta * theta) + num / (theta * theta * theta),
+        )
+    k = t * t * (a * a - a) / 2.0
+    return (
+        (theta + (3.0 - 2.0 * a) * t) / 2.0 + k / theta,
+        0.5 - k / (theta * theta),
+        2.0 * k / (theta * theta * theta),
+    )
