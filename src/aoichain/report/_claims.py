@@ -1,0 +1,194 @@
+"""Claims and verdicts: a statement, and what this run's numbers say about it.
+
+A :class:`Claim` quotes a statement (from the paper, or an erratum of the
+SPEC) and carries one :class:`Verdict` per formula set it was checked under.
+Verdicts are produced by code from measured numbers, never written in
+advance; the helpers here compare series with a stated tolerance so that
+"equal" is reported as equal rather than as a win by rounding noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "Claim",
+    "Verdict",
+    "VerdictKind",
+    "compare",
+    "fmt",
+    "jsonable",
+    "monotone",
+    "unimodal_peak",
+]
+
+VerdictKind = Literal["holds", "partly", "fails"]
+
+# Two utilities closer than this (relative to their size) are reported as equal.
+REL_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one run says about a claim.
+
+    Attributes
+    ----------
+    kind : {"holds", "partly", "fails"}
+        The verdict, chosen by code from ``numbers``.
+    evidence : str
+        One or two sentences with the numbers behind the verdict.
+    numbers : dict
+        The measured values (JSON-serialisable) the verdict was computed from.
+    formulas : str or None
+        ``"paper"`` or ``"corrected"`` if the check depends on the closed forms.
+    """
+
+    kind: VerdictKind
+    evidence: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+    formulas: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "formulas": self.formulas,
+            "verdict": self.kind,
+            "evidence": self.evidence,
+            "numbers": jsonable(self.numbers),
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement and its verdicts.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier, e.g. ``"fig3.cc-best-for-sp"``.
+    source : str
+        Where it comes from, e.g. ``"Sec. V, Fig. 3"`` or ``"SPEC erratum 2"``.
+    statement : str
+        The claim in the paper's words (or the erratum's).
+    verdicts : tuple of Verdict
+        One per formula set checked (or one, if formula-independent).
+    """
+
+    id: str
+    source: str
+    statement: str
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def kind(self) -> VerdictKind:
+        """Overall verdict: holds/fails if every verdict agrees, else partly."""
+        kinds = {v.kind for v in self.verdicts}
+        if kinds == {"holds"}:
+            return "holds"
+        if kinds == {"fails"}:
+            return "fails"
+        return "partly"
+
+    def verdict_for(self, formulas: str | None) -> Verdict:
+        """The verdict under ``formulas`` (or the formula-independent one)."""
+        for verdict in self.verdicts:
+            if verdict.formulas == formulas or verdict.formulas is None:
+                return verdict
+        raise KeyError(formulas)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "statement": self.statement,
+            "verdict": self.kind,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` made JSON-ready: numpy types to Python ones, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    """A number for prose: ``digits`` significant digits, no exponent for usual sizes."""
+    value = float(value)
+    if value == 0 or not np.isfinite(value):
+        return str(value)
+    if 10**digits <= abs(value) < 1e9:
+        return f"{value:,.0f}"
+    if 1e-3 <= abs(value) < 10**digits:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits - 1}e}"
+
+
+def compare(x: ArrayLike, y: ArrayLike, rel_tol: float = REL_TOL) -> np.ndarray:
+    """Elementwise sign of ``x - y`` (+1, 0 or -1), with ties within ``rel_tol``."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    scale = np.maximum(np.maximum(np.abs(xa), np.abs(ya)), 1.0)
+    diff = xa - ya
+    return np.where(np.abs(diff) <= rel_tol * scale, 0, np.sign(diff)).astype(int)
+
+
+def monotone(y: ArrayLike, rel_tol: float = REL_TOL) -> str:
+    """Shape of a series: ``"increasing"``, ``"decreasing"``, ``"non-decreasing"``,
+    ``"non-increasing"``, ``"constant"`` or ``"mixed"`` (steps within ``rel_tol`` are flat)."""
+    ya = np.asarray(y, dtype=float)
+    steps = compare(ya[1:], ya[:-1], rel_tol)
+    if steps.size == 0 or np.all(steps == 0):
+        return "constant"
+    if np.all(steps > 0):
+        return "increasing"
+    if np.all(steps < 0):
+        return "decreasing"
+    if np.all(steps >= 0):
+        return "non-decreasing"
+    if np.all(steps <= 0):
+        return "non-increasing"
+    return "mixed"
+
+
+def unimodal_peak(y: ArrayLike, rel_tol: float = REL_TOL) -> tuple[int, bool]:
+    """Index of the maximum, and whether the series rises strictly to it and falls after.
+
+    An interior peak with strict rise and fall is what "first increases then
+    decreases" means; a peak at either end means it does not.
+    """
+    ya = np.asarray(y, dtype=float)
+    k = int(np.argmax(ya))
+    rise = compare(ya[1 : k + 1], ya[:k], rel_tol)
+    fall = compare(ya[k + 1 :], ya[k:-1], rel_tol)
+    interior = 0 < k < ya.size - 1
+    return k, bool(interior and np.all(rise > 0) and np.all(fall < 0))
+
+
+def count_text(n: int, total: int, what: str) -> str:
+    """ "3 of 10 types" style counts."""
+    return f"{n} of {total} {what}"
+
+
+def seq_text(values: ArrayLike, digits: int = 4) -> str:
+    """A short series for prose: all values up to 6, else first 3 … last 2."""
+    vals = [fmt(v, digits) for v in np.asarray(values, dtype=float).ravel()]
+    if len(vals) <= 6:
+        return ", ".join(vals)
+    return ", ".join(vals[:3]) + ", …, " + ", ".join(vals[-2:])
