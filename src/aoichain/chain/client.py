@@ -1,0 +1,216 @@
+"""Sending transactions and calls to one chain, the same way on every backend.
+
+Transactions are signed locally (coincurve through eth-account), carry the
+chain's id, an explicit gas limit (eth-tester's gas estimation is the
+bottleneck of the embedded backend; unused gas is refunded), and are sent
+raw. A transaction that reverts is still mined; its revert reason is
+recovered by replaying it as a call on the parent block and raised as
+:class:`~aoichain.chain.errors.ChainRejected`. Every transaction, reverted
+or not, is appended to the ledger's receipt log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_abi import decode
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from aoichain.chain.artifacts import Artifact
+from aoichain.chain.errors import ChainRejected
+from aoichain.chain.keys import Signer
+from aoichain.chain.nodes import ChainNode
+
+#: Gas limit of every transaction: above the costliest operation (a full
+#: 128-record batch), below EIP-7825's per-transaction cap of 2**24.
+TX_GAS = 16_000_000
+MAX_FEE_PER_GAS = 50 * 10**9
+PRIORITY_FEE_PER_GAS = 10**9
+RECEIPT_TIMEOUT_S = 60.0
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One transaction as the ledger saw it: for ``receipts.jsonl`` and gas accounting.
+
+    Attributes
+    ----------
+    chain
+        ``"M"``, ``"R"``, ``"P"`` or ``"V"``.
+    tx_hash
+        0x-prefixed transaction hash.
+    block
+        Block number it was mined in.
+    gas_used
+        Gas the transaction consumed.
+    label
+        What it did, e.g. ``"submit_update"`` or ``"deliver_updates P->M"``.
+    sender
+        The sending account.
+    status
+        False if it reverted.
+    fee_wei
+        What the sender paid for gas: gas used times the effective gas price.
+    """
+
+    chain: str
+    tx_hash: str
+    block: int
+    gas_used: int
+    label: str
+    sender: str
+    status: bool = True
+    fee_wei: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (one line of ``receipts.jsonl``)."""
+        return asdict(self)
+
+
+def revert_reason(exc: BaseException) -> str:
+    """The contract's revert string inside a web3 / eth-tester exception."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x" + ERROR_SELECTOR.hex()):
+        try:
+            return str(decode(["string"], bytes.fromhex(data[10:]))[0])
+        except Exception:  # pragma: no cover - malformed revert data
+            pass
+    text = str(getattr(exc, "message", None) or (exc.args[0] if exc.args else exc))
+    match = re.search(r"execution reverted:?\s*(.*)", text, re.S)
+    reason = (match.group(1) if match else text).strip().strip("'\"")
+    return reason or "reverted without a reason"
+
+
+class ChainClient:
+    """Transactions and calls on one chain, appending to a shared receipt log."""
+
+    def __init__(self, node: ChainNode, log: list[Receipt], poll_latency: float = 0.005):
+        self.node = node
+        self.key = node.key
+        self.w3 = node.w3
+        self.chain_id = node.chain_id
+        self._log = log
+        self._poll = poll_latency
+        self._nonces: dict[str, int] = {}
+        #: ``from`` of read-only calls: a funded account (eth-tester charges calls for gas).
+        self.caller: str | None = None
+
+    def contract(self, artifact: Artifact, address: str) -> Contract:
+        """A web3 contract object bound to ``address``."""
+        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=artifact.abi)
+
+    def _nonce(self, address: str) -> int:
+        if address not in self._nonces:
+            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")  # type: ignore[arg-type]
+        return self._nonces[address]
+
+    def send(
+        self,
+        signer: Signer,
+        to: str | None,
+        data: bytes,
+        *,
+        value: int = 0,
+        label: str,
+        gas: int = TX_GAS,
+    ) -> Any:
+        """Sign, send and wait for one transaction; return web3's receipt.
+
+        Raises
+        ------
+        ChainRejected
+            If the node refuses the transaction or it reverts on chain.
+        """
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": self._nonce(signer.address),
+            "gas": gas,
+            "maxFeePerGas": MAX_FEE_PER_GAS,
+            "maxPriorityFeePerGas": PRIORITY_FEE_PER_GAS,
+            "value": value,
+            "data": data,
+        }
+        if to is not None:
+            tx["to"] = to
+        raw = signer.sign_transaction(tx)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(raw)
+        except (ContractLogicError, Web3RPCError, ValueError) as exc:
+            self._nonces.pop(signer.address, None)
+            raise ChainRejected(revert_reason(exc), chain=self.key, label=label) from None
+        self._nonces[signer.address] = tx["nonce"] + 1
+        rcpt = self.w3.eth.wait_for_transaction_receipt(
+            tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=self._poll
+        )
+        ok = bool(rcpt["status"])
+        self._log.append(
+            Receipt(
+                chain=self.key,
+                tx_hash=rcpt["transactionHash"].to_0x_hex(),
+                block=int(rcpt["blockNumber"]),
+                gas_used=int(rcpt["gasUsed"]),
+                label=label,
+                sender=signer.address,
+                status=ok,
+                fee_wei=int(rcpt["gasUsed"]) * int(rcpt.get("effectiveGasPrice") or 0),
+            )
+        )
+        if not ok:
+            raise ChainRejected(
+                self._replay_reason(tx, signer.address, int(rcpt["blockNumber"]) - 1),
+                chain=self.key,
+                label=label,
+            )
+        return rcpt
+
+    def _replay_reason(self, tx: dict[str, Any], sender: str, block: int) -> str:
+        call: dict[str, Any] = {k: tx[k] for k in ("to", "data", "value", "gas") if k in tx}
+        call["from"] = sender
+        try:
+            self.w3.eth.call(call, block_identifier=block)  # type: ignore[arg-type]
+        except Exception as exc:
+            return revert_reason(exc)
+        return "reverted (out of gas or a reason the replay could not reproduce)"
+
+    def transact(
+        self,
+        signer: Signer,
+        contract: Contract,
+        fn: str,
+        *args: Any,
+        value: int = 0,
+        label: str | None = None,
+    ) -> Any:
+        """Call ``fn(*args)`` of ``contract`` in a transaction; return web3's receipt."""
+        data = contract.encode_abi(fn, args=list(args))
+        return self.send(
+            signer, contract.address, bytes.fromhex(data[2:]), value=value, label=label or fn
+        )
+
+    def deploy(self, signer: Signer, artifact: Artifact, *args: Any) -> str:
+        """Deploy ``artifact`` with constructor ``args``; return the contract address."""
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = factory.constructor(*args).data_in_transaction
+        rcpt = self.send(signer, None, bytes.fromhex(data[2:]), label=f"deploy {artifact.name}")
+        return str(rcpt["contractAddress"])
+
+    def call(self, contract: Contract, fn: str, *args: Any, block: int | str = "latest") -> Any:
+        """Read ``fn(*args)`` of ``contract`` at ``block``."""
+        try:
+            tx = {"from": self.caller} if self.caller else None
+            return contract.functions[fn](*args).call(tx, block_identifier=block)  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            raise ChainRejected(revert_reason(exc), chain=self.key, label=fn) from None
+
+    def transfer(self, signer: Signer, to: str, wei: int, label: str = "fund") -> None:
+        """Send ``wei`` of this chain's native currency."""
+        self.send(signer, to, b"", value=wei, label=label, gas=21_000)
+
+    def balance(self, address: str) -> int:
+        """Native balance of ``address`` in wei."""
+        return int(self.w3.eth.get_balance(self.w3.to_checksum_address(address)))
