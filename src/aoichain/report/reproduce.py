@@ -68,11 +68,13 @@ from aoichain.report._document import (
 from aoichain.report._figures import heatmaps, line_panels, png_bytes
 
 __all__ = [
+    "FIGURES",
     "FormulaRun",
     "ReproduceConfig",
     "ReproduceResult",
     "Reproduction",
     "SimulationCheck",
+    "claims_json",
     "compute",
     "reproduce",
     "write_outputs",
@@ -1771,7 +1773,10 @@ def write_outputs(
     written = []
     for name, data in payload.items():
         path = out / name
-        _write_atomic(path, data)
+        try:
+            _write_atomic(path, data)
+        except OSError as exc:
+            raise InvalidInput(f"Cannot write {str(path)!r}: {exc.strerror}.") from None
         written.append(path)
     step("REPORT.md and report.html")
     return tuple(written)
