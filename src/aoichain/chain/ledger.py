@@ -49,7 +49,7 @@ from aoichain.chain.digests import UpdateRecord
 from aoichain.chain.errors import AttestationRefused, ChainUnavailable
 from aoichain.chain.keys import Signer, signer, sort_signatures
 from aoichain.chain.nodes import ChainNode, attach_rpc, start_anvil, start_embedded
-from aoichain.chain.proofs import parse_get_proof
+from aoichain.chain.proofs import StorageProof, parse_get_proof
 from aoichain.chain.relay import (
     CommitteeMember,
     Envelope,
@@ -458,13 +458,13 @@ class Ledger:
             done = self._call("M", "inbound_count", self._nodes[space].chain_id, task_id, round_no)
             if count_now <= done:
                 continue
-            block = self._checkpoint(space)
+            block = self.checkpoint(space)
             rows = self._call(space, "records", task_id, round_no, block=block)
             batch = UpdateBatch(task_id, round_no, tuple(_record(r) for r in rows))
             lying = lying_relayer is True or lying_relayer == space
             if lying:
                 batch = _tampered(batch)
-            envelope = self._envelope(space, "M", block, batch)
+            envelope = self.envelope(space, "M", block, batch)
             try:
                 sigs = self._attest_and_forward(envelope)
             except AttestationRefused as exc:
@@ -659,8 +659,13 @@ class Ledger:
 
     # ---------------------------------------------------------------- relaying
 
-    def _checkpoint(self, key: str) -> int:
-        """Checkpoint chain ``key``'s latest block on R (reused if already there); its number."""
+    def checkpoint(self, key: str) -> int:
+        """Checkpoint chain ``key``'s latest block on R; return its number.
+
+        The chain's validators each read the block from their node and sign
+        (number, hash, state root) for the relay contract; the relayer submits
+        ``subchain_threshold`` signatures. A block already checkpointed is reused.
+        """
         block = self._nodes[key].w3.eth.get_block("latest")
         number = int(block["number"])
         chain_id = self._nodes[key].chain_id
@@ -700,9 +705,10 @@ class Ledger:
         )
         return number
 
-    def _envelope(
+    def envelope(
         self, src: str, dst: str, block: int, body: UpdateBatch | OutboxMessage
     ) -> Envelope:
+        """A message from ``src``'s contract at ``block`` to ``dst``'s contract."""
         return Envelope(
             src_key=src,
             src_chain_id=self._nodes[src].chain_id,
@@ -714,7 +720,21 @@ class Ledger:
             body=body,
         )
 
-    def proof_for(self, envelope: Envelope) -> Any:
+    @property
+    def parties(self) -> Parties:
+        """Every key of the run (for tools and tests that act as one party)."""
+        return self._parties
+
+    @property
+    def committee_members(self) -> list[CommitteeMember]:
+        """The relay committee as parties that check proofs and sign."""
+        return list(self._members)
+
+    def client(self, chain: str) -> ChainClient:
+        """The transaction client of ``chain`` (receipts go to :attr:`receipts`)."""
+        return self._clients[_chain_key(chain)]
+
+    def proof_for(self, envelope: Envelope) -> StorageProof:
         """The source chain's ``eth_getProof`` answer for the storage ``envelope`` asserts."""
         raw = self._nodes[envelope.src_key].get_proof(
             envelope.src_contract, list(envelope.body.claims()), envelope.src_block
@@ -742,7 +762,8 @@ class Ledger:
         )
         return tuples
 
-    def _outbox_message(self, kind: int, task_id: int, round_no: int, block: int) -> OutboxMessage:
+    def outbox_message(self, kind: int, task_id: int, round_no: int, block: int) -> OutboxMessage:
+        """The main chain's outbox entry of ``kind`` for (task, round), read at ``block``."""
         nonce = int(self._call("M", "message_nonce", kind, task_id, round_no, block=block))
         if nonce == 0:
             what = {1: "task", 2: "round opening", 3: "global model"}[kind]
@@ -766,13 +787,13 @@ class Ledger:
 
     def _relay_down(self, kind: int, task_id: int, round_no: int) -> None:
         head = int(self._nodes["M"].w3.eth.block_number)
-        msg = self._outbox_message(kind, task_id, round_no, head)
+        msg = self.outbox_message(kind, task_id, round_no, head)
         pending = [k for k in SPACES if not self._call(k, "consumed", msg.nonce_value)]
         if not pending:
             return
-        block = self._checkpoint("M")
+        block = self.checkpoint("M")
         for dst in pending:
-            envelope = self._envelope("M", dst, block, msg)
+            envelope = self.envelope("M", dst, block, msg)
             sigs = self._attest_and_forward(envelope)
             fn, args = _delivery(msg)
             self._clients[dst].transact(
