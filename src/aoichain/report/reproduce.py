@@ -1186,7 +1186,8 @@ def _errata_claims(sim: SimulationCheck, errata: ErrataNumbers) -> list[Claim]:
                 "At f = 1e-5 Hz (theta = 100,000 s), g = "
                 + ", ".join(f"{fmt(v)} ({forms} forms)" for forms, v in g_values.items())
                 + f"; Algorithm 1 still returns a finite contract (SP utility "
-                f"{fmt(alg['sp_utility_algorithm1'])} vs {fmt(alg['sp_utility_exact'])} exact).",
+                f"{alg['sp_utility_algorithm1']:.10g} at phi = {alg['phi'][-1]:g} vs "
+                f"{alg['sp_utility_exact']:.10g} exact).",
                 {"g_at_fmin": g_values, "algorithm1_finite": alg["finite"]},
             ),
         ),
