@@ -6,19 +6,20 @@ Every scheme maximises ``sum_n h_n`` with, per type,
 (``f`` non-decreasing) for CA and CS, and without it for CC, over
 ``theta_lo <= theta <= theta_hi``.
 
-Why this is exact for every valid market. In ``f`` the ``h_n`` need not be
-concave (``ln g(1/f)`` bends upwards where ``g`` grows with ``theta``), but in
-``theta`` they always are: AoI and latency are convex in ``theta`` for
-``a >= 1`` (both closed forms), so ``g_n`` is concave, ``ln g_n`` is concave
-where ``g_n > 0``, and ``-k/theta`` is concave. A separable concave objective
-under a chain order is maximised exactly by pool-adjacent-violators, with each
-pooled block at the maximiser of its summed objective (Best, Chakravarti &
-Ubhaya 2000). The order of ``theta`` is the reverse of that of ``f``, and a
-block's maximiser is found to machine precision by safeguarded Newton on the
-derivative, which is decreasing. The result is then checked, not assumed: the
-KKT conditions of the chain problem (within each block, prefix sums of the
-types' derivatives ``<= 0`` and a zero total, with the usual signs at the box
-ends) are verified, and the contract reports whether they hold.
+Why this is exact for every valid market. Every ``h_n`` is concave, in ``f``
+and in ``theta`` alike (proof in :mod:`aoichain.incentive._model`; checked
+numerically by the tests): AoI and latency are convex, so ``g_n`` is concave,
+``ln g_n`` is concave where ``g_n > 0``, and ``-k/theta`` is concave. A
+separable concave objective under a chain order is maximised exactly by
+pool-adjacent-violators, each pooled block at the maximiser of its summed
+objective (Best, Chakravarti & Ubhaya 2000). The order of ``theta`` is the
+reverse of that of ``f``, and a block's maximiser is found to machine
+precision by safeguarded Newton on its derivative, which is decreasing. The
+result is then checked, not assumed: the KKT conditions of the chain problem
+(within each block, prefix sums of the types' derivatives ``<= 0`` and a zero
+total, with the usual signs at the box ends) are verified, and the contract
+reports whether they hold. Pooling only ever happens through the constraint;
+the per-type maximisers themselves are unique.
 
 With one ``alpha`` for all types the blocks' maximisers depend only on the
 ratio ``k_B / w_B``, so the pooling runs on those ratios alone (a weighted
@@ -78,16 +79,21 @@ def _decreasing_root(
     fn: Callable[[FloatArray], tuple[FloatArray, FloatArray]],
     lo: FloatArray,
     hi: FloatArray,
+    x0: FloatArray | None = None,
 ) -> tuple[FloatArray, BoolArray]:
     """Root of decreasing functions on ``(lo, hi)`` with a sign change (vectorised).
 
     Newton steps inside the bracket, bisection whenever a step leaves the
-    bracket or fails to halve it: every element converges to a bracket of a
-    few ulps. ``fn(x)`` returns the values and the derivatives.
+    bracket or is not at most half the step before last (as in Numerical
+    Recipes' ``rtsafe``). An element is done when its Newton step is below
+    ``32`` ulps of ``x`` or its bracket below ``4`` ulps. ``fn(x)`` returns the
+    values and the derivatives; ``x0`` is an optional first guess.
     """
     lo = lo.copy()
     hi = hi.copy()
     x = 0.5 * (lo + hi)
+    if x0 is not None:
+        x = np.where((x0 > lo) & (x0 < hi), x0, x)
     step_old = hi - lo
     step = step_old.copy()
     done = np.zeros(x.shape, dtype=bool)
@@ -110,9 +116,10 @@ def _decreasing_root(
         step_old = step
         step = np.where(use_newton, newton_step, x - mid)
         nxt = np.where(use_newton, newton, mid)
-        small = (np.abs(nxt - x) <= 2.0 * _EPS * np.abs(x)) | (hi - lo <= 4.0 * _EPS * hi)
+        tiny = np.isfinite(newton_step) & (np.abs(newton_step) <= 32.0 * _EPS * np.abs(x))
+        small = tiny | (hi - lo <= 4.0 * _EPS * hi)
+        x = np.where(done | (small & ~use_newton), x, nxt)
         done = done | small | zero
-        x = np.where(done, x, nxt)
         if done.all():
             break
     return x, done
@@ -124,6 +131,7 @@ def _block_argmax(
     left_closed: BoolArray,
     right: FloatArray,
     right_closed: BoolArray,
+    x0: FloatArray | None = None,
 ) -> tuple[FloatArray, BoolArray]:
     """Maximisers of concave block objectives from their derivative ``evaluate``.
 
@@ -144,7 +152,10 @@ def _block_argmax(
     inner = np.flatnonzero(~at_left & ~at_right)
     if inner.size:
         root, conv = _decreasing_root(
-            lambda x: evaluate(x, inner), left[inner].copy(), right[inner].copy()
+            lambda x: evaluate(x, inner),
+            left[inner].copy(),
+            right[inner].copy(),
+            None if x0 is None else x0[inner],
         )
         out[inner] = root
         ok[inner] = conv
@@ -152,24 +163,22 @@ def _block_argmax(
 
 
 def _scalar_derivative(
-    prob: Problem, lam_w: FloatArray, lam_k: FloatArray
-) -> Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]]:
-    """Derivative in ``theta`` of ``W beta ln g - K/theta`` (one alpha), per block."""
+    prob: Problem, ratios: FloatArray
+) -> Callable[[FloatArray], tuple[FloatArray, FloatArray]]:
+    """Derivative in ``theta`` of ``beta ln g - r/theta`` (one alpha) and its derivative."""
     alpha = float(prob.alpha_values[0])
     beta = prob.perf.beta
     peak = float(prob.domain.peak[0])
 
-    def evaluate(x: FloatArray, idx: IntArray) -> tuple[FloatArray, FloatArray]:
-        w = lam_w[idx]
-        k = lam_k[idx]
+    def evaluate(x: FloatArray) -> tuple[FloatArray, FloatArray]:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             g, g1, g2 = prob.perf.terms(x, alpha)
             inside = g > 0
             gs = np.where(inside, g, 1.0)
-            val = w * beta * g1 / gs + k / (x * x)
-            der = w * beta * (g2 * gs - g1 * g1) / (gs * gs) - 2.0 * k / (x * x * x)
-        outside = np.where(x < peak, _HUGE, -_HUGE)
-        val = np.where(inside | (w == 0), val, outside)
+            inv2 = 1.0 / (x * x)
+            val = beta * g1 / gs + ratios * inv2
+            der = beta * (g2 * gs - g1 * g1) / (gs * gs) - 2.0 * ratios * inv2 / x
+        val = np.where(inside, val, np.where(x < peak, _HUGE, -_HUGE))
         return val, der
 
     return evaluate
@@ -225,6 +234,45 @@ def _ratio_less(k1: float, w1: float, k2: float, w2: float) -> bool:
     return bool(r1 < r2)
 
 
+def _scalar_argmax(prob: Problem, ratios: FloatArray) -> tuple[FloatArray, bool]:
+    """Maximiser of ``beta ln g(theta) - r/theta`` for each (sorted) ratio ``r``.
+
+    A closed end of the domain is the answer when the derivative points
+    outward there, which for one alpha is a threshold on ``r``. Otherwise many
+    ratios are started from the interpolated solution of a sample of them.
+    """
+    dom = prob.domain
+    left, right = float(dom.left[0]), float(dom.right[0])
+    one = np.array([left, right])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g, g1, _ = prob.perf.terms(one, float(prob.alpha_values[0]))
+        slope = prob.perf.beta * g1 / g
+    out = np.empty(ratios.size)
+    at_left = bool(dom.left_closed[0]) & (ratios <= -slope[0] * left * left)
+    at_right = ~at_left & bool(dom.right_closed[0]) & (ratios >= -slope[1] * right * right)
+    out[at_left] = left
+    out[at_right] = right
+    inner = np.flatnonzero(~at_left & ~at_right)
+    if inner.size == 0:
+        return out, True
+    r = ratios[inner]
+
+    def run(rs: FloatArray, x0: FloatArray | None) -> tuple[FloatArray, BoolArray]:
+        return _decreasing_root(
+            _scalar_derivative(prob, rs), np.full(rs.size, left), np.full(rs.size, right), x0
+        )
+
+    x0 = None
+    if r.size > 256:
+        pick = np.unique(np.linspace(0, r.size - 1, 65).round().astype(np.intp))
+        sample, _ = run(r[pick], None)
+        order = np.argsort(r[pick])
+        x0 = np.interp(np.log(r), np.log(r[pick][order]), sample[order])
+    root, conv = run(r, x0)
+    out[inner] = root
+    return out, bool(conv.all())
+
+
 def _solve_scalar(prob: Problem, w: FloatArray, k: FloatArray) -> tuple[FloatArray, bool]:
     n = w.size
     starts = _pool_ratios(w, k) if prob.monotone else np.arange(n)
@@ -232,24 +280,19 @@ def _solve_scalar(prob: Problem, w: FloatArray, k: FloatArray) -> tuple[FloatArr
     bk = np.add.reduceat(k, starts)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(bw > 0, bk / np.where(bw > 0, bw, 1.0), np.inf)
-    # One maximiser per distinct ratio; costless zero-weight blocks do not occur here.
-    uniq, inv = np.unique(ratio, return_inverse=True)
+    # One maximiser per distinct ratio (pooled ratios are already non-increasing).
+    if prob.monotone:
+        first = np.concatenate([[True], ratio[1:] != ratio[:-1]])
+        uniq = ratio[first]
+        inv = np.cumsum(first) - 1
+    else:
+        uniq, inv = np.unique(ratio, return_inverse=True)
     finite = np.isfinite(uniq)
     theta_u = np.full(uniq.size, prob.theta_hi)
     ok = True
     if finite.any():
         r = uniq[finite]
-        dom = prob.domain
-        m = r.size
-        arg, conv = _block_argmax(
-            _scalar_derivative(prob, np.ones(m), r),
-            np.full(m, dom.left[0]),
-            np.full(m, bool(dom.left_closed[0])),
-            np.full(m, dom.right[0]),
-            np.full(m, bool(dom.right_closed[0])),
-        )
-        theta_u[finite] = arg
-        ok = bool(conv.all())
+        theta_u[finite], ok = _scalar_argmax(prob, r)
     sizes = np.diff(np.append(starts, n))
     return np.repeat(theta_u[inv.reshape(-1)], sizes), ok
 

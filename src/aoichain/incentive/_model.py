@@ -1,12 +1,19 @@
 """The service provider's performance ``g`` as a function of the cycle ``theta`` (eq. 12).
 
-Private to the engine: plain values in, numpy out, no validation. Everything
-is written in ``theta = 1/f`` because there every piece is well behaved:
-AoI and latency are convex in ``theta`` for ``a >= 1`` (see
-:mod:`aoichain.incentive.freshness`), so ``g = alpha (K - A) + (1 - alpha)(H - D)``
-is concave, ``ln g`` is concave where ``g > 0``, and a per-type objective
-``w beta ln g(theta) - c / theta`` (with ``c >= 0``) is concave as well. In
-``f`` the same objectives need not be concave; the solvers work in ``theta``.
+Private to the engine: plain values in, numpy out, no validation. The
+solvers work in ``theta = 1/f``, where the closed forms are simplest.
+
+Concavity, for every valid market (``a >= 1``, ``alpha`` in ``[0, 1]``, both
+closed forms). AoI and latency are convex in ``theta`` (see
+:mod:`aoichain.incentive.freshness`) and also in ``f``: with ``s = a t``,
+``A = t + k f/(1 - s f)`` (paper) and ``t + k f`` (corrected) are, the corrected
+latency is ``1/(2f) + const + k f``, and the paper's latency is
+``(1 - sf)^3/(2 t f^2) + 3 (1 - sf)^2/(2f) + a t^2 f``, whose first term has second
+derivative ``3 (1 - sf)[s (1 + sf) f + (1 - sf)(2 + sf)] / (2 t f^4) > 0`` (likewise the
+second). So ``g`` is concave in both, ``ln g`` is concave where ``g > 0``, and
+every per-type objective ``w beta ln g - k f`` (``= w beta ln g - k/theta``) is
+concave in ``f`` and in ``theta``. (The paper's remark that ``U_s`` "is not a
+concave function" does not hold for its own model.)
 """
 
 from __future__ import annotations

@@ -140,6 +140,10 @@ class Market(BaseModel):
         except ValidationError as err:
             raise InvalidMarket(describe_validation_error(err, "Market")) from None
 
+    # Tell pydantic this is its own __init__, so that model_validate() does not route
+    # through it (and wrap InvalidMarket, a ValueError, into a ValidationError).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str | None = None) -> Market:
         """Build a market from a mapping (e.g. a TOML ``[market]`` table).

@@ -112,8 +112,8 @@ def solve(
         or social maximisation under asymmetric information.
     method : {"exact", "algorithm1", "integer"}
         ``exact``: the continuous optimum over ``f in [f_lo, f_hi]`` to machine
-        precision, for any valid market (pool-adjacent-violators in
-        ``theta = 1/f``, where every objective is concave, with a KKT check).
+        precision, for any valid market (every per-type objective is concave,
+        so pool-adjacent-violators is exact; the KKT conditions are checked).
         ``algorithm1``: the paper's grid search with step ``phi`` and bunching
         and ironing. ``integer``: the best menu with whole collection slots
         ``c in {c_min, ..., c_max}`` (``c_max`` defaults to 15).
