@@ -96,8 +96,6 @@ class ChainClient:
         self._log = log
         self._poll = poll_latency
         self._nonces: dict[str, int] = {}
-        #: ``from`` of read-only calls: a funded account (eth-tester charges calls for gas).
-        self.caller: str | None = None
 
     def contract(self, artifact: Artifact, address: str) -> Contract:
         """A web3 contract object bound to ``address``."""
@@ -202,8 +200,7 @@ class ChainClient:
     def call(self, contract: Contract, fn: str, *args: Any, block: int | str = "latest") -> Any:
         """Read ``fn(*args)`` of ``contract`` at ``block``."""
         try:
-            tx = {"from": self.caller} if self.caller else None
-            return contract.functions[fn](*args).call(tx, block_identifier=block)  # type: ignore[arg-type]
+            return contract.functions[fn](*args).call(block_identifier=block)  # type: ignore[arg-type]
         except ContractLogicError as exc:
             raise ChainRejected(revert_reason(exc), chain=self.key, label=fn) from None
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_canonical_address
@@ -51,6 +52,19 @@ class UpdateRecord:
     samples: int
     data_timestamp: int
     item: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> UpdateRecord:
+        """From the tuple web3 returns for ``messages.UpdateRecord``."""
+        return cls(
+            task_id=int(row[0]),
+            round_no=int(row[1]),
+            worker=str(row[2]),
+            update_sha256=bytes(row[3]),
+            samples=int(row[4]),
+            data_timestamp=int(row[5]),
+            item=int(row[6]),
+        )
 
     def as_tuple(self) -> tuple[int, int, str, bytes, int, int, int]:
         """The ABI tuple for ``messages.UpdateRecord``."""

@@ -275,8 +275,9 @@ class Ledger:
 
             receipts: list[Receipt] = []
             clients = {k: ChainClient(nodes[k], receipts) for k in CHAIN_KEYS}
-            for client in clients.values():
-                client.caller = parties.relayer.address
+            for node in nodes.values():
+                # ``from`` of read-only calls: a funded account (eth-tester charges calls gas).
+                node.w3.eth.default_account = node.w3.to_checksum_address(parties.relayer.address)
             for k, funder in funders.items():
                 _fund(clients[k], funder, funding[k], receipts)
             if addresses is None:
@@ -460,7 +461,7 @@ class Ledger:
                 continue
             block = self.checkpoint(space)
             rows = self._call(space, "records", task_id, round_no, block=block)
-            batch = UpdateBatch(task_id, round_no, tuple(_record(r) for r in rows))
+            batch = UpdateBatch(task_id, round_no, tuple(UpdateRecord.from_row(r) for r in rows))
             lying = lying_relayer is True or lying_relayer == space
             if lying:
                 batch = _tampered(batch)
@@ -843,18 +844,6 @@ def _tampered(batch: UpdateBatch) -> UpdateBatch:
     first, *rest = batch.records
     forged = UpdateRecord(**{**first.__dict__, "samples": first.samples + 1})
     return UpdateBatch(batch.task_id, batch.round_no, (forged, *rest))
-
-
-def _record(row: Sequence[Any]) -> UpdateRecord:
-    return UpdateRecord(
-        task_id=int(row[0]),
-        round_no=int(row[1]),
-        worker=str(row[2]),
-        update_sha256=bytes(row[3]),
-        samples=int(row[4]),
-        data_timestamp=int(row[5]),
-        item=int(row[6]),
-    )
 
 
 def _require_hash(value: object, name: str, where: str) -> None:
