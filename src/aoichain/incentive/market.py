@@ -13,13 +13,12 @@ the solvers read plain numpy arrays from it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from functools import cached_property
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
 from pydantic_core import PydanticCustomError
 
@@ -37,6 +36,20 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+_T = TypeVar("_T")
+
+
+class _Cache:
+    """Derived arrays of a market; never part of its equality or its dump."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Cache)
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 #: Largest collection phase (slots) of the integer method when ``c_max`` is not set (Table I).
 DEFAULT_C_MAX_INTEGER = 15
@@ -133,6 +146,7 @@ class Market(BaseModel):
     formulas: Literal["paper", "corrected"] = "paper"
     c_min: float = 1.0
     c_max: float | None = None
+    _cache: _Cache = PrivateAttr(default_factory=_Cache)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -143,6 +157,17 @@ class Market(BaseModel):
     # Tell pydantic this is its own __init__, so that model_validate() does not route
     # through it (and wrap InvalidMarket, a ValueError, into a ValidationError).
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    def _memo(self, key: str, compute: Callable[[], _T]) -> _T:
+        values = self._cache.values
+        if key not in values:
+            values[key] = compute()
+        result: _T = values[key]
+        return result
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Market:
+        """A copy with ``update`` applied, validated like a new market."""
+        return Market(**{**self.model_dump(), **(update or {})})
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str | None = None) -> Market:
@@ -296,14 +321,14 @@ class Market(BaseModel):
                 f"1/f_min = {1 / F_MIN:g} s; set c_max",
             )
         dom = self.domain
-        bad = np.flatnonzero(dom.empty[self._alpha_index])
+        bad = np.flatnonzero(dom.empty[self.distinct_alphas[1]])
         if bad.size:
             if bad.size == self.n_types:
                 types = "every type"
             else:
                 more = f" and {bad.size - 5} more" if bad.size > 5 else ""
                 types = "type(s) " + ", ".join(str(i + 1) for i in bad[:5]) + more
-            peak = float(np.max(dom.gmax[self._alpha_index][bad]))
+            peak = float(np.max(dom.gmax[self.distinct_alphas[1]][bad]))
             raise PydanticCustomError(
                 "aoichain",
                 f"every allowed update frequency gives g <= 0 for {types} "
@@ -313,8 +338,8 @@ class Market(BaseModel):
             )
         pos = self.prob_array > 0
         if isinstance(self.alpha, tuple):
-            left = dom.left[self._alpha_index][pos]
-            right = dom.right[self._alpha_index][pos]
+            left = dom.left[self.distinct_alphas[1]][pos]
+            right = dom.right[self.distinct_alphas[1]][pos]
             if not np.all(np.minimum.accumulate(right) > left):
                 raise PydanticCustomError(
                     "aoichain",
@@ -331,29 +356,33 @@ class Market(BaseModel):
         """Number of types ``N``."""
         return len(self.gammas)
 
-    @cached_property
+    @property
     def gamma_array(self) -> FloatArray:
         """``gamma_n`` as a read-only array."""
-        return _frozen(np.asarray(self.gammas, dtype=np.float64))
+        return self._memo("gamma", lambda: _frozen(np.asarray(self.gammas, dtype=np.float64)))
 
-    @cached_property
+    @property
     def prob_array(self) -> FloatArray:
         """``Q_n`` as a read-only array."""
-        return _frozen(np.asarray(self.probs, dtype=np.float64))
+        return self._memo("prob", lambda: _frozen(np.asarray(self.probs, dtype=np.float64)))
 
-    @cached_property
+    @property
     def alpha_array(self) -> FloatArray:
         """``alpha_n`` per type as a read-only array."""
-        if isinstance(self.alpha, tuple):
-            return _frozen(np.asarray(self.alpha, dtype=np.float64))
-        return _frozen(np.full(self.n_types, float(self.alpha)))
 
-    @cached_property
+        def compute() -> FloatArray:
+            if isinstance(self.alpha, tuple):
+                return _frozen(np.asarray(self.alpha, dtype=np.float64))
+            return _frozen(np.full(self.n_types, float(self.alpha)))
+
+        return self._memo("alpha", compute)
+
+    @property
     def performance(self) -> Performance:
         """The plain parameters of ``g``."""
         return Performance(self.t, self.a, self.beta, self.K, self.H, self.formulas)
 
-    @cached_property
+    @property
     def theta_bounds(self) -> tuple[float, float]:
         """Allowed cycles ``[(c_min + a) t, (c_max + a) t]``, s (``1/F_MIN`` without c_max)."""
         lo = (self.c_min + self.a) * self.t
@@ -366,25 +395,23 @@ class Market(BaseModel):
         lo, hi = self.theta_bounds
         return 1.0 / hi, 1.0 / lo
 
-    @cached_property
-    def _alpha_values(self) -> tuple[FloatArray, NDArray[np.intp]]:
-        values, index = np.unique(self.alpha_array, return_inverse=True)
-        return values, index.reshape(-1)
-
-    @property
-    def _alpha_index(self) -> NDArray[np.intp]:
-        return self._alpha_values[1]
-
-    @cached_property
-    def domain(self) -> Domain:
-        """Where ``g > 0`` among the allowed cycles, per distinct alpha (``distinct_alphas``)."""
-        lo, hi = self.theta_bounds
-        return positive_domain(self.performance, self._alpha_values[0], lo, hi)
-
     @property
     def distinct_alphas(self) -> tuple[FloatArray, NDArray[np.intp]]:
         """Distinct alpha values and, per type, the index of its value."""
-        return self._alpha_values
+
+        def compute() -> tuple[FloatArray, NDArray[np.intp]]:
+            values, index = np.unique(self.alpha_array, return_inverse=True)
+            return values, index.reshape(-1)
+
+        return self._memo("distinct_alphas", compute)
+
+    @property
+    def domain(self) -> Domain:
+        """Where ``g > 0`` among the allowed cycles, per distinct alpha (``distinct_alphas``)."""
+        lo, hi = self.theta_bounds
+        return self._memo(
+            "domain", lambda: positive_domain(self.performance, self.distinct_alphas[0], lo, hi)
+        )
 
 
 def _frozen(arr: FloatArray) -> FloatArray:

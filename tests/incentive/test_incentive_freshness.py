@@ -1,0 +1,89 @@
+"""AoI and latency closed forms (Sec. III-A, SPEC): hand values, slot rules, convexity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aoichain.errors import InvalidInput
+from aoichain.incentive import aoi, latency
+
+
+def slot_rule_averages(c: int, a: int, t: float) -> tuple[float, float]:
+    """Average AoI and latency over one cycle, request by request (SPEC's slot rules)."""
+    ages, waits = [], []
+    for slot in range(1, c + a + 1):
+        if slot <= c:
+            waits.append((c + 2 - slot) * t)
+            ages.append(t)
+        elif slot == c + 1:
+            waits.append(t)
+            ages.append(t)
+        else:
+            waits.append(t)
+            ages.append((slot - c) * t)
+    return sum(ages) / len(ages), sum(waits) / len(waits)
+
+
+def test_paper_forms_match_hand_computed_values() -> None:
+    # t = 2, a = 5, c = 3: theta = 16 s, theta - a t = 6 s.
+    # A = t theta/(theta-at) + t^2 (a^2-a)/(2(theta-at)) = 32/6 + 80/12 = 12
+    # D = 6^3/(2*2*16) + 3*36/(2*16) + 5*4/16 = 3.375 + 3.375 + 1.25 = 8
+    assert aoi(16.0, t=2.0, a=5.0, formulas="paper") == pytest.approx(12.0, rel=1e-14)
+    assert latency(16.0, t=2.0, a=5.0, formulas="paper") == pytest.approx(8.0, rel=1e-14)
+
+
+def test_corrected_forms_match_hand_computed_values() -> None:
+    # eq. (3): t/(c+a) [c + 1 + (a-1)(a+2)/2] = 2/8 * (4 + 14) = 4.5
+    # latency: c/(c+a) t (c+3)/2 + a t/(c+a) = 3/8 * 6 + 10/8 = 3.5
+    assert aoi(16.0, t=2.0, a=5.0, formulas="corrected") == pytest.approx(4.5, rel=1e-14)
+    assert latency(16.0, t=2.0, a=5.0, formulas="corrected") == pytest.approx(3.5, rel=1e-14)
+
+
+@pytest.mark.parametrize("t", [0.5, 2.0])
+def test_corrected_forms_equal_the_slot_rule_averages(t: float) -> None:
+    for c in range(1, 16):
+        for a in range(1, 16):
+            age, wait = slot_rule_averages(c, a, t)
+            theta = (c + a) * t
+            assert aoi(theta, t=t, a=a, formulas="corrected") == pytest.approx(age, rel=1e-12)
+            assert latency(theta, t=t, a=a, formulas="corrected") == pytest.approx(wait, rel=1e-12)
+
+
+def test_paper_forms_differ_from_the_slot_rules() -> None:
+    """Errata 1-2: the printed forms are not what the slot rules average to."""
+    age, wait = slot_rule_averages(3, 5, 2.0)
+    assert aoi(16.0, t=2.0, a=5.0) != pytest.approx(age, rel=1e-3)
+    assert latency(16.0, t=2.0, a=5.0) != pytest.approx(wait, rel=1e-3)
+
+
+@pytest.mark.parametrize("formulas", ["paper", "corrected"])
+def test_no_collection_phase_is_infinite_and_arrays_keep_their_shape(formulas: str) -> None:
+    theta = np.array([[5.0, 10.0], [10.5, 40.0]])  # a t = 10
+    for fn in (aoi, latency):
+        out = fn(theta, t=2.0, a=5.0, formulas=formulas)
+        assert out.shape == (2, 2)
+        assert np.isinf(out[0]).all() and np.isfinite(out[1]).all()
+
+
+def test_unknown_formulas_are_rejected() -> None:
+    with pytest.raises(InvalidInput, match=r"'formulas'.*paper.*corrected.*'exact'"):
+        aoi(16.0, t=2.0, a=5.0, formulas="exact")  # type: ignore[arg-type]
+
+
+@given(
+    t=st.floats(0.05, 20.0),
+    a=st.floats(1.0, 20.0),
+    formulas=st.sampled_from(["paper", "corrected"]),
+)
+def test_aoi_and_latency_are_convex_in_theta_and_in_f(t: float, a: float, formulas: str) -> None:
+    """The premise of the exact solver: convex AoI/latency make every objective concave."""
+    lo = a * t * (1 + 1e-3)
+    theta = np.linspace(lo, lo * 50, 801)
+    f = np.linspace(1 / (lo * 50), 1 / lo, 801)
+    for fn in (aoi, latency):
+        for y in (fn(theta, t=t, a=a, formulas=formulas), fn(1 / f, t=t, a=a, formulas=formulas)):
+            second = y[2:] - 2 * y[1:-1] + y[:-2]
+            assert np.all(second >= -1e-12 * np.max(np.abs(y)))
