@@ -15,20 +15,27 @@ noise level ``sigma_s``; every stream is one node on the same line)::
 - ``node_s ~ N(0, node_spread^2)``: a node's fixed calibration offset (non-IID nodes).
 - ``season_s(t) = 0.5 sin(2 pi t / P_s + phi_s)``: the machine cycle, ``P_s ~ U(2, 10)`` s.
 - ``e_s(t)``: AR(1) measurement noise, unit variance, lag-one correlation ``0.8``.
-- ``anomaly_s(t)``: faults, each on one to three sensors for
-  ``~ U(0.5, 1.5) * anomaly_duration_s`` seconds, spaced so that a fraction
-  ``anomaly_rate`` of the time is anomalous, of four kinds:
-  **level** (``+- anomaly_size`` offset), **ramp** (offset growing from 0 to
-  ``+- 1.5 anomaly_size``), **noise** (noise amplified ``anomaly_size`` times)
-  and **stuck** (the sensor freezes at its last reading, offset
-  ``+- anomaly_size / 2``). A record is labelled 1 while a fault is active.
+- ``anomaly_s(t)``: faults, spaced so that a fraction ``anomaly_rate`` of
+  the time is anomalous, each lasting ``~ U(0.5, 1.5) * anomaly_duration_s``
+  seconds. The line has four fault modes, each with a fixed signature: two
+  or three sensors it moves, with signs and weights ``w ~ U(0.7, 1.3)``
+  (a jam raises torque and current; a leak lowers pressure and flow). The
+  modes differ in shape: **level** (offset ``anomaly_size * w``), **ramp**
+  (offset growing from 0.5 to 1.5 times that), **noise** (noise amplified
+  ``anomaly_size`` times, offset halved) and **stuck** (sensors frozen at
+  their last reading, offset halved). A record is labelled 1 while a fault
+  is active.
 
-A level fault is detected by its *absolute* level, which only means
-something relative to the line's current operating point: a model trained
-on a cache sensed before the line moved mistakes the new normal for a fault.
-That is why, on these streams, fresher data make a better model. With the
-defaults (``drift = 0.03`` sigma/s, regimes every 60 s, shifts of 2 sigma),
-the operating point moves about one noise level every 30 s.
+A fault is told apart mostly by its *level*, which only means something
+relative to the line's current operating point: a model trained on a cache
+sensed before the line moved mistakes the new normal for a fault, or a
+fault for the new normal. That is why, on these streams, fresher data make
+a better model. With the defaults (50 Hz; wear of ``0.04`` noise levels per
+second, reset every 120 s; regimes every 120 s on average, shifts of 2 noise
+levels; faults of 5 noise levels lasting about 0.5 s, 20 % of the time), the
+operating point moves about one noise level every 25 s, and a federated
+model trained on caches 60 s old is a few points less accurate than one
+trained on fresh caches (see the README's "Federated learning" section).
 """
 
 from __future__ import annotations
@@ -93,14 +100,14 @@ class GeneratorConfig(BaseModel):
     duration_s: float = Field(default=1200.0, gt=0, le=1e7)
     period_s: float = Field(default=0.02, gt=0, le=3600)
     n_sensors: int = Field(default=8, ge=1, le=256)
-    drift: float = Field(default=0.03, ge=0, le=100)
-    maintenance_s: float = Field(default=200.0, gt=0)
-    regime_s: float = Field(default=60.0, gt=0)
+    drift: float = Field(default=0.04, ge=0, le=100)
+    maintenance_s: float = Field(default=120.0, gt=0)
+    regime_s: float = Field(default=120.0, gt=0)
     regime_shift: float = Field(default=2.0, ge=0, le=100)
     node_spread: float = Field(default=0.3, ge=0, le=100)
     anomaly_rate: float = Field(default=0.2, ge=0, le=0.5)
-    anomaly_duration_s: float = Field(default=3.0, gt=0)
-    anomaly_size: float = Field(default=4.0, ge=0, le=100)
+    anomaly_duration_s: float = Field(default=0.5, gt=0)
+    anomaly_size: float = Field(default=5.0, ge=0, le=100)
     seed: int = Field(default=0, ge=0, lt=2**63)
 
     @model_validator(mode="after")

@@ -48,9 +48,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    epochs: int = Field(default=1, ge=1, le=1000)
-    batch_size: int = Field(default=64, ge=1, le=65536)
-    lr: float = Field(default=3e-3, gt=0, le=10)
+    epochs: int = Field(default=2, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=65536)
+    lr: float = Field(default=0.05, gt=0, le=10)
     seed: int = Field(default=0, ge=0, lt=2**63)
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(default=0.9, ge=0, lt=1)
