@@ -15,6 +15,7 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from aoichain import __version__
 from aoichain.config import describe_validation_error
@@ -41,7 +42,7 @@ EXIT_BAD_INPUT = 2
 
 def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print one line to stderr and leave with ``status``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(status)
 
 
