@@ -22,7 +22,7 @@ from aoichain.incentive import (
     solve,
     virtual_costs,
 )
-from aoichain.incentive._exact import check_kkt
+from aoichain.incentive._exact import _pool_ratios, check_kkt
 from aoichain.incentive.solve import _problem
 
 # ---- independent references ---------------------------------------------------------------
@@ -396,3 +396,42 @@ def test_integer_method_errors_name_the_problem() -> None:
     # alpha = 1 with a tiny K: g > 0 only for cycles longer than 15 whole slots allow
     with pytest.raises(InvalidMarket, match="no whole c"):
         solve(Market(alpha=1.0, K=3.0), method="integer")
+
+
+def _reference_pav(w: list[float], k: list[float]) -> list[int]:
+    """Textbook stack PAV on ratios k/w (non-increasing), returning block starts."""
+    blocks: list[list[float]] = []  # [start, W, K]
+    for i, (wi, ki) in enumerate(zip(w, k, strict=True)):
+        blocks.append([i, wi, ki])
+        while len(blocks) > 1 and blocks[-2][2] / blocks[-2][1] < blocks[-1][2] / blocks[-1][1]:
+            _, w2, k2 = blocks.pop()
+            blocks[-1][1] += w2
+            blocks[-1][2] += k2
+    return [int(b[0]) for b in blocks]
+
+
+def test_pooling_finishes_long_cascades() -> None:
+    """A staircase that each round pools one step more: beyond the vectorised rounds."""
+    k = [float(x) for x in range(150, 0, -1)] + [1e9]
+    w = [1.0] * len(k)
+    assert _pool_ratios(np.array(w), np.array(k)).tolist() == _reference_pav(w, k)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        w = rng.uniform(0.1, 1, 60).tolist()
+        k = rng.uniform(0.1, 1, 60).tolist()
+        assert _pool_ratios(np.array(w), np.array(k)).tolist() == _reference_pav(w, k)
+
+
+def test_many_types_with_their_own_alpha() -> None:
+    rng = np.random.default_rng(11)
+    n = 300
+    q = rng.uniform(0.01, 1, n)
+    market = Market.paper_default(
+        types=n, probs=tuple(q / q.sum()), alpha=tuple(rng.uniform(0.2, 0.8, n))
+    )
+    for scheme in ("CA", "CS"):
+        contract = solve(market, scheme)
+        assert contract.converged and contract.feasibility.ic and contract.feasibility.ir
+        assert len(np.unique(contract.f)) < n  # ironing happened
+        reference = grid_dp(market, scheme, 20_000)
+        assert value(market, scheme, contract.f) >= reference - 1e-9 * abs(reference)

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import numpy as np
 import typer
@@ -23,6 +23,8 @@ from aoichain.incentive import (
     SCHEMES,
     Contract,
     Market,
+    Method,
+    Scheme,
     equal_types,
     solve,
 )
@@ -203,7 +205,7 @@ def contract(
         overrides = {"a": a, "alpha": alpha, "formulas": formulas}
         values.update({k: v for k, v in overrides.items() if v is not None})
         market = Market.from_mapping(values, source)
-        result = solve(market, scheme, method, phi=phi)  # type: ignore[arg-type]
+        result = solve(market, cast(Scheme, scheme), cast(Method, method), phi=phi)
         if out is not None:
             write_items_csv(result, out)
     if as_json:

@@ -222,8 +222,9 @@ def _pool_ratios(w: FloatArray, k: FloatArray) -> IntArray:
         sw.append(wi)
         sk.append(ki)
         while len(st) > 1 and _ratio_less(sk[-2], sw[-2], sk[-1], sw[-1]):
-            sk[-2] += sk.pop()
-            sw[-2] += sw.pop()
+            k_top, w_top = sk.pop(), sw.pop()
+            sk[-1] += k_top
+            sw[-1] += w_top
             st.pop()
     return np.asarray(st, dtype=np.intp)
 
@@ -355,6 +356,7 @@ def _solve_blocks(
 def _solve_general(
     prob: Problem, w: FloatArray, k: FloatArray, aidx: IntArray
 ) -> tuple[FloatArray, bool]:
+    """PAV rounds: pool every run of violators at once, re-solve only the pooled blocks."""
     n = w.size
     starts = np.arange(n)
     theta_b, ok = _solve_blocks(prob, w, k, aidx, starts)
@@ -362,8 +364,23 @@ def _solve_general(
         viol = theta_b[:-1] < theta_b[1:]
         if not viol.any():
             break
-        starts = _merge_runs(starts, viol)
-        theta_b, ok = _solve_blocks(prob, w, k, aidx, starts)
+        keep = np.concatenate([[True], ~viol])
+        pooled = keep & np.concatenate([~viol, [True]])  # False where a block joins a run
+        new_starts = starts[keep]
+        # a new block is unchanged when the old block at its start was not pooled
+        unchanged = pooled[keep]
+        theta_new = theta_b[keep]
+        ok_new = ok[keep]
+        redo = np.flatnonzero(~unchanged)
+        sizes = np.diff(np.append(new_starts, n))
+        local = np.concatenate([[0], np.cumsum(sizes[redo])[:-1]])
+        members = np.repeat(new_starts[redo] - local, sizes[redo]) + np.arange(
+            int(sizes[redo].sum())
+        )
+        theta_new[redo], ok_new[redo] = _solve_blocks(
+            prob, w[members], k[members], aidx[members], local
+        )
+        starts, theta_b, ok = new_starts, theta_new, ok_new
     sizes = np.diff(np.append(starts, n))
     return np.repeat(theta_b, sizes), bool(ok.all())
 

@@ -199,9 +199,10 @@ def _solve_integer(market: Market, scheme: Scheme, prob: Problem) -> Contract:
         )
     idx = solve_integer(prob, theta)
     if idx is None:
+        order = " with non-decreasing f" if prob.monotone else ""
         raise InvalidMarket(
             f"Market is invalid for method='integer': no whole c in "
-            f"{{{int(cs[-1])}..{int(cs[0])}}} gives every type g > 0 with non-decreasing f."
+            f"{{{int(cs[-1])}..{int(cs[0])}}} gives every type g > 0{order}."
         )
     f = 1.0 / theta[idx]
     return build_contract(
