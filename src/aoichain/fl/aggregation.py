@@ -36,11 +36,16 @@ class AggregationRule(Protocol):
 
 @dataclass(frozen=True)
 class FedAvg:
-    """Weighted mean (McMahan et al., 2017): weight ``k`` is usually its sample count."""
+    """Weighted mean (McMahan et al., 2017): weight ``k`` is usually its sample count.
+
+    The weighted terms are summed in sorted order, so the result's bytes do
+    not depend on the order in which the updates arrive.
+    """
 
     def __call__(self, stacked: F64, weights: F64) -> F64:
-        w = weights / weights.sum()
-        return np.tensordot(w, stacked, axes=1)
+        w = weights / np.sort(weights).sum()
+        terms = w.reshape((-1,) + (1,) * (stacked.ndim - 1)) * stacked
+        return np.sort(terms, axis=0).sum(axis=0)
 
 
 @dataclass(frozen=True)
