@@ -1,0 +1,280 @@
+"""The HTML report of a federated run, and of a comparison of schemes.
+
+Drawn from a :class:`aoichain.workflow.RunResult` (the same facts as the run
+folder's CSV and JSON files). Figures: accuracy by round; AoI and latency per
+worker against the closed forms; the menu and the workers' choices;
+payments; the realised SP utility from measured AoI and latency next to the
+contract's prediction; where the time went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aoichain.report._document import (
+    BulletList,
+    Callout,
+    Document,
+    FigureBlock,
+    Heading,
+    Paragraph,
+    Table,
+)
+from aoichain.report._figures import PALETTE, line_panels, new_figure, png_bytes
+from aoichain.workflow import RunResult
+from aoichain.workflow.outputs import worker_rows
+
+
+def _accuracy_figure(result: RunResult) -> bytes:
+    rounds = [r.round + 1 for r in result.rounds]
+    fig = line_panels(
+        {
+            "global model": {
+                "accuracy": (rounds, [r.accuracy for r in result.rounds]),
+                "ROC AUC": (rounds, [r.roc_auc for r in result.rounds]),
+                "F1": (rounds, [r.f1 for r in result.rounds]),
+            },
+            "freshness of the requests": {
+                "mean AoI (s)": (rounds, [r.mean_aoi for r in result.rounds]),
+                "mean latency (s)": (rounds, [r.mean_latency for r in result.rounds]),
+            },
+        },
+        xlabel="round",
+        ylabel="value",
+        hline=None,
+    )
+    return png_bytes(fig)
+
+
+def _aoi_figure(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    fig = new_figure(2, panel_size=(6.4, 3.8))
+    x = np.arange(len(rows))
+    labels = [r["worker"] for r in rows]
+    for ax, (what, unit) in zip(fig.axes, (("aoi", "AoI"), ("latency", "latency")), strict=True):
+        ax.bar(x, [r[f"{what}_measured_s"] for r in rows], color=PALETTE[0], label="measured")
+        ax.plot(
+            x,
+            [r[f"{what}_corrected_s"] for r in rows],
+            "o",
+            color=PALETTE[1],
+            label="corrected form",
+        )
+        ax.plot(x, [r[f"{what}_paper_s"] for r in rows], "x", color=PALETTE[2], label="paper form")
+        ax.set_xticks(x, labels, rotation=90, fontsize=7)
+        ax.set_ylabel(f"mean {unit} (s)")
+        ax.set_title(f"{unit} per worker: slot clock vs closed forms")
+        ax.legend(fontsize=8)
+    return png_bytes(fig)
+
+
+def _menu_figure(result: RunResult) -> bytes:
+    contract = result.prepared.contract
+    items = np.arange(1, len(contract.f) + 1)
+    chosen = np.zeros(len(items), dtype=int)
+    for w in result.prepared.workers:
+        if w.item >= 0:
+            chosen[w.item] += 1
+    fig = new_figure(3, panel_size=(4.4, 3.6))
+    a0, a1, a2 = fig.axes
+    a0.plot(items, contract.f, "o-", color=PALETTE[0])
+    a0.set_xlabel("item")
+    a0.set_ylabel("update frequency f (1/s)")
+    a0.set_title("menu: frequency")
+    a1.plot(items, contract.reward, "s-", color=PALETTE[1])
+    a1.set_xlabel("item")
+    a1.set_ylabel("reward R (per s)")
+    a1.set_title("menu: reward")
+    a2.bar(items, chosen, color=PALETTE[2])
+    a2.set_xlabel("item")
+    a2.set_ylabel("workers")
+    a2.set_title("workers' choices")
+    return png_bytes(fig)
+
+
+def _payment_figure(rows: Sequence[Mapping[str, Any]], reclaimed: int) -> bytes:
+    fig = new_figure(1, panel_size=(9.0, 3.6))
+    ax = fig.axes[0]
+    x = np.arange(len(rows))
+    ax.bar(x, [r["paid_wei"] / 1e18 for r in rows], color=PALETTE[0])
+    ax.set_xticks(x, [r["worker"] for r in rows], rotation=90, fontsize=7)
+    ax.set_ylabel("withdrawn (ether)")
+    ax.set_title(f"payments on the main chain; publisher reclaimed {reclaimed / 1e18:.4g} ether")
+    return png_bytes(fig)
+
+
+def _utility_figure(summary: Mapping[str, Any]) -> bytes:
+    fig = new_figure(1, panel_size=(6.0, 3.6))
+    ax = fig.axes[0]
+    names = ["contract\n(expected)", "contract\n(drawn types)", "measured\n(slot clock)"]
+    values = [
+        summary["sp_utility_contract"],
+        summary["sp_utility_predicted_for_drawn_types"],
+        summary["sp_utility_measured"],
+    ]
+    ax.bar(names, values, color=PALETTE[:3])
+    ax.set_ylabel("SP utility")
+    ax.set_title("service provider's utility: predicted vs realised")
+    return png_bytes(fig)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and abs(value) >= 10**6:
+        return f"{value:,}"
+    return str(value)
+
+
+def run_document(result: RunResult) -> Document:
+    """The run's report as a document (rendered to HTML by :func:`write_run_report`)."""
+    cfg = result.prepared.config
+    summary = result.summary
+    rows = worker_rows(result.prepared, result.outcome)
+    seconds = summary["seconds"]
+    blocks: list[Any] = [
+        Paragraph(
+            f"Scheme **{cfg.task.scheme}**, {len(result.prepared.workers)} workers "
+            f"({cfg.workers.physical} IIoT nodes and their twins), {summary['rounds_run']} "
+            f"rounds on the **{cfg.chain.backend}** chains, seed {cfg.task.seed}, data: "
+            f"{cfg.data.source if cfg.data.source == 'generator' else cfg.data.folder}."
+        ),
+        Heading("Summary"),
+        Table(
+            ["what", "value"],
+            [
+                [k.replace("_", " "), _fmt(summary[k])]
+                for k in (
+                    "final_accuracy",
+                    "best_accuracy",
+                    "final_roc_auc",
+                    "mean_aoi_s",
+                    "mean_latency_s",
+                    "updates_accepted",
+                    "updates_rejected",
+                    "gas_total",
+                    "budget_wei",
+                    "paid_wei",
+                    "reclaimed_wei",
+                )
+            ],
+        ),
+        Callout("holds", "Payments match the ledger", list(summary["balance_checks"])),
+        Heading("Learning"),
+        FigureBlock(
+            _accuracy_figure(result), "accuracy.png", "Global model and freshness by round."
+        ),
+        Heading("Freshness: the slot clock against the closed forms"),
+        FigureBlock(
+            _aoi_figure(rows),
+            "aoi.png",
+            "Mean AoI and latency of each worker's requests, measured on the slot clock, "
+            "with the corrected and the paper's closed forms at its item's cycle.",
+        ),
+        Heading("The contract"),
+        FigureBlock(_menu_figure(result), "menu.png", "The menu and which items workers chose."),
+        FigureBlock(
+            _utility_figure(summary),
+            "utility.png",
+            "SP utility: the contract's expectation, its value for the types drawn, and the "
+            "value realised from measured AoI and latency.",
+        ),
+        Heading("Payments"),
+        FigureBlock(
+            _payment_figure(rows, int(summary["reclaimed_wei"])),
+            "payments.png",
+            "What each worker withdrew on the main chain.",
+        ),
+        Heading("Rejections"),
+    ]
+    if summary["rejections"]:
+        blocks.append(
+            Table(
+                ["round", "worker", "where", "reason"],
+                [
+                    [str(x["round"]), x["worker"], x["where"], x["reason"]]
+                    for x in summary["rejections"]
+                ],
+            )
+        )
+    else:
+        blocks.append(Paragraph("None: every update was attested, verified and aggregated."))
+    blocks += [
+        Heading("Where the time went"),
+        BulletList([f"{k}: {v:.2f} s" for k, v in seconds.items()]),
+        Heading("Workers"),
+        Table(
+            ["worker", "type", "item", "AoI (s)", "latency (s)", "delivered", "paid (wei)"],
+            [
+                [
+                    r["worker"],
+                    str(r["type"]),
+                    str(r["item"]),
+                    f"{r['aoi_measured_s']:.2f}",
+                    f"{r['latency_measured_s']:.2f}",
+                    str(r["rounds_delivered"]),
+                    f"{r['paid_wei']:,}",
+                ]
+                for r in rows
+            ],
+        ),
+    ]
+    return Document(title="aoichain run report", blocks=blocks)
+
+
+def write_run_report(result: RunResult) -> Path:
+    """Write ``report.html`` into the run folder; return its path."""
+    path = result.out_dir / "report.html"
+    path.write_text(run_document(result).to_html())
+    return path
+
+
+def write_comparison_report(
+    out_dir: str | Path, rows: Sequence[Mapping[str, Any]], results: Mapping[str, RunResult]
+) -> Path:
+    """Write ``report.html`` comparing the schemes, with each run's own report beside it."""
+    out = Path(out_dir)
+    for result in results.values():
+        write_run_report(result)
+    schemes = [str(r["scheme"]) for r in rows]
+    fig = new_figure(3, panel_size=(4.4, 3.6))
+    for ax, (key, label) in zip(
+        fig.axes,
+        (
+            ("final_accuracy", "final accuracy"),
+            ("mean_aoi_s", "mean AoI (s)"),
+            ("sp_utility_measured", "realised SP utility"),
+        ),
+        strict=True,
+    ):
+        ax.bar(schemes, [float(r[key]) for r in rows], color=PALETTE[: len(rows)])
+        ax.set_title(label)
+    curves = {
+        s: ([r.round + 1 for r in res.rounds], [r.accuracy for r in res.rounds])
+        for s, res in results.items()
+    }
+    doc = Document(
+        title="aoichain: incentive schemes compared",
+        blocks=[
+            Paragraph(
+                "The same task, seed and data under each scheme; "
+                "each run's folder is beside this report."
+            ),
+            Table(
+                [c.replace("_", " ") for c in rows[0]],
+                [[_fmt(v) for v in r.values()] for r in rows],
+            ),
+            FigureBlock(png_bytes(fig), "comparison.png", "Schemes side by side."),
+            FigureBlock(
+                png_bytes(line_panels({"accuracy": curves}, xlabel="round", ylabel="accuracy")),
+                "accuracy.png",
+                "Accuracy by round under each scheme.",
+            ),
+        ],
+    )
+    path = out / "report.html"
+    path.write_text(doc.to_html())
+    return path

@@ -1,0 +1,283 @@
+"""The run's configuration: one TOML file, every value with a default.
+
+``aoichain run`` alone works offline: embedded chains, the built-in stream
+generator, the paper's market. Every table is validated once, here, into
+frozen pydantic models; the rest of the workflow takes the plain values.
+All errors of a file are reported at once, naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from aoichain.config import describe_validation_error, load_toml
+from aoichain.errors import InvalidInput
+from aoichain.fl import ModelSpec, TrainConfig
+
+Scheme = Literal["CA", "CC", "CS", "flat"]
+SCHEMES: tuple[str, ...] = ("CA", "CC", "CS", "flat")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TaskSettings(_Frozen):
+    """What the publisher asks for and how the run is driven."""
+
+    rounds: int = Field(default=20, ge=1, le=10_000, description="Round limit.")
+    target_accuracy: float = Field(
+        default=0.97, gt=0, le=1, description="Stop once the global model reaches it."
+    )
+    scheme: Scheme = Field(default="CA", description="Incentive scheme: CA, CC, CS or flat.")
+    contract_method: Literal["exact", "algorithm1", "integer"] = Field(
+        default="integer",
+        description="Contract solver; 'integer' gives whole collection slots (the slot clock).",
+    )
+    seed: int = Field(default=0, ge=0, description="Seeds types, data, phases and training.")
+    wei_per_reward_unit: int = Field(
+        default=10**15, ge=1, description="Wei paid per unit of contract reward per second."
+    )
+
+
+class WorkerSettings(_Frozen):
+    """The IIoT nodes of the physical space; each has one virtual twin."""
+
+    physical: int = Field(default=10, ge=1, le=500, description="IIoT nodes (= virtual twins).")
+    virtual_augment: bool = Field(
+        default=True, description="Twins add data generated in the virtual space."
+    )
+
+
+class DataSettings(_Frozen):
+    """Where the sensor streams come from and how simulated time maps onto them."""
+
+    source: Literal["generator", "folder"] = "generator"
+    folder: str | None = Field(default=None, description="A folder of SKAB-format CSV streams.")
+    time_scale: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Stream seconds per simulated second. Unset: chosen so that one slot spans "
+            "about `records_per_slot` records (1 for the generator's 50 Hz streams, "
+            "25 for SKAB's 1 Hz ones)."
+        ),
+    )
+    records_per_slot: int = Field(default=50, ge=1)
+    eval_slots: float = Field(
+        default=5.0,
+        gt=0,
+        description="The global model is evaluated on the last this-many slots of every stream.",
+    )
+    generator: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides for the built-in generator."
+    )
+
+    @model_validator(mode="after")
+    def _folder_given(self) -> DataSettings:
+        if self.source == "folder" and not self.folder:
+            raise ValueError("source = 'folder' needs a 'folder' path")
+        return self
+
+
+class NodePrivacy(_Frozen):
+    """The privacy policy of one IIoT node (by index), overriding the default."""
+
+    node: int = Field(ge=0)
+    sensitive_columns: tuple[str, ...] = ()
+    sensitive_windows: tuple[tuple[float, float], ...] = ()
+    sensitive_rules: tuple[dict[str, Any], ...] = ()
+
+
+class PrivacySettings(_Frozen):
+    """What each node keeps to itself; its twin sees only the rest."""
+
+    sensitive_columns: tuple[str, ...] = ()
+    sensitive_windows: tuple[tuple[float, float], ...] = ()
+    sensitive_rules: tuple[dict[str, Any], ...] = ()
+    nodes: tuple[NodePrivacy, ...] = ()
+
+
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The default of ``model.name``: one place holds each tuned number."""
+    return model.model_fields[name].default
+
+
+class TrainSettings(_Frozen):
+    """The model and local training (defaults: those of :mod:`aoichain.fl`), and aggregation."""
+
+    window: int = Field(default=_default(ModelSpec, "window"), ge=2, le=512)
+    hidden: int = Field(default=_default(ModelSpec, "hidden"), ge=1, le=512)
+    epochs: int = Field(default=_default(TrainConfig, "epochs"), ge=1, le=100)
+    batch_size: int = Field(default=_default(TrainConfig, "batch_size"), ge=1, le=4096)
+    lr: float = Field(default=_default(TrainConfig, "lr"), gt=0, le=10)
+    momentum: float = Field(default=_default(TrainConfig, "momentum"), ge=0, lt=1)
+    max_windows: int = Field(
+        default=256, ge=8, description="Windows a worker samples from its cache per round."
+    )
+    aggregation: Literal["fedavg", "median", "trimmed_mean"] = "fedavg"
+
+
+class ChainSettings(_Frozen):
+    """The four chains and the relay committee."""
+
+    backend: Literal["embedded", "anvil", "rpc"] = "embedded"
+    rpc_file: str | None = Field(default=None, description="deployments.json of running nodes.")
+    committee_size: int = Field(default=5, ge=1, le=64)
+    threshold: int = Field(default=3, ge=1, le=64)
+    subchain_validators: int = Field(default=3, ge=1, le=64)
+    subchain_threshold: int = Field(default=2, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _quorums(self) -> ChainSettings:
+        if self.threshold > self.committee_size:
+            raise ValueError("threshold must not exceed committee_size")
+        if self.subchain_threshold > self.subchain_validators:
+            raise ValueError("subchain_threshold must not exceed subchain_validators")
+        if self.backend == "rpc" and not self.rpc_file:
+            raise ValueError("backend = 'rpc' needs 'rpc_file'")
+        return self
+
+
+class FaultSettings(_Frozen):
+    """Faults injected on purpose, to watch the ledger reject them."""
+
+    tamper_blob: tuple[int, int] | None = Field(
+        default=None, description="(round, worker): that worker's stored blob is altered."
+    )
+    lying_relayer: int | None = Field(
+        default=None, ge=0, description="Round in which one relayer forwards a false payload."
+    )
+
+
+class RunConfig(_Frozen):
+    """Everything one federated run needs. Every value has a default."""
+
+    task: TaskSettings = TaskSettings()
+    market: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Overrides of the paper's market (keys as in `aoichain contract`). The paper's "
+            "closed forms are the default: with whole slots (c <= 15) the corrected forms "
+            "put every type at c = 15, and the menu no longer tells types apart."
+        ),
+    )
+    workers: WorkerSettings = WorkerSettings()
+    data: DataSettings = DataSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    train: TrainSettings = TrainSettings()
+    chain: ChainSettings = ChainSettings()
+    faults: FaultSettings = FaultSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        m = self.market.get("workers")
+        if m is not None and m != 2 * self.workers.physical:
+            raise ValueError(
+                f"market.workers ({m}) must equal twice workers.physical "
+                f"({2 * self.workers.physical}): each IIoT node has one virtual twin"
+            )
+        for node in self.privacy.nodes:
+            if node.node >= self.workers.physical:
+                raise ValueError(
+                    f"privacy.nodes names node {node.node}, but there are only "
+                    f"{self.workers.physical} nodes"
+                )
+        if self.faults.tamper_blob is not None:
+            r, w = self.faults.tamper_blob
+            if not 0 <= w < 2 * self.workers.physical or r < 0:
+                raise ValueError("faults.tamper_blob must name a valid (round, worker)")
+        return self
+
+    @property
+    def n_workers(self) -> int:
+        """All workers: physical nodes and their twins."""
+        return 2 * self.workers.physical
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_run_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Read a run config from TOML (optional) and apply overrides (e.g. CLI flags).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML file with any of the tables ``[task] [market] [workers] [data]
+        [privacy] [train] [chain] [faults]``; missing values take defaults.
+    overrides : dict, optional
+        Nested values that win over the file, e.g. ``{"task": {"rounds": 5}}``.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the file, every bad key and its rule.
+    """
+    values: dict[str, Any] = {}
+    source = "the run config"
+    if path is not None:
+        values = load_toml(path)
+        source = str(path)
+    values = _merge(values, overrides or {})
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as err:
+        raise InvalidInput(describe_validation_error(err, "RunConfig", source)) from None
+
+
+def config_to_toml(config: RunConfig) -> str:
+    """Render a resolved config as TOML, so a run folder records what ran."""
+    lines: list[str] = []
+    data = config.model_dump(mode="json")
+    for table, values in data.items():
+        scalars = {k: v for k, v in values.items() if not _is_table_list(v)}
+        lines.append(f"[{table}]")
+        for key, value in scalars.items():
+            if value is None:
+                continue
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        lines.append("")
+        for key, value in values.items():
+            if _is_table_list(value):
+                for item in value:
+                    lines.append(f"[[{table}.{key}]]")
+                    for k, v in item.items():
+                        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+                    lines.append("")
+    return "\n".join(lines)
+
+
+def _is_table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").isalnum() else f'"{key}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,190 @@
+"""The run folder: what a run leaves behind, as files pandas reads directly.
+
+``config.toml`` (resolved), ``contract.json``, ``rounds.csv``,
+``workers.csv``, ``receipts.jsonl``, ``deployments.json`` and
+``summary.json``. The HTML report is drawn from these by
+:mod:`aoichain.report`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aoichain.incentive import aoi as closed_aoi
+from aoichain.incentive import latency as closed_latency
+from aoichain.workflow.config import config_to_toml
+from aoichain.workflow.task import TaskOutcome, mean_finite
+
+if TYPE_CHECKING:
+    from aoichain.workflow.run import Prepared
+
+
+def satisfaction(
+    aoi_s: np.ndarray, latency_s: np.ndarray, alpha: np.ndarray, K: float, H: float, beta: float
+) -> np.ndarray:
+    """The SP's satisfaction ``G = beta ln(alpha (K - A) + (1 - alpha)(H - D))`` (eqs. 11-12).
+
+    ``-inf`` where the performance is not positive.
+    """
+    g = alpha * (K - aoi_s) + (1.0 - alpha) * (H - latency_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(g > 0, beta * np.log(np.where(g > 0, g, 1.0)), -np.inf)
+
+
+def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]]:
+    """One row per worker: type, item, measured and predicted AoI/latency, money."""
+    market, contract = prepared.market, prepared.contract
+    t, a = float(market.t), float(market.a)
+    alphas = np.broadcast_to(np.asarray(market.alpha, dtype=float), (len(market.gammas),))
+    rows = []
+    for w in prepared.workers:
+        item = w.item
+        theta = float(contract.theta[item]) if item >= 0 else math.nan
+        measured_aoi = mean_finite(outcome.requests.aoi[:, w.index])
+        measured_lat = mean_finite(outcome.requests.latency[:, w.index])
+        alpha = float(alphas[w.type_index])
+        reward = float(contract.reward[item]) if item >= 0 else 0.0
+        g_measured = float(
+            satisfaction(
+                np.array(measured_aoi),
+                np.array(measured_lat),
+                np.array(alpha),
+                market.K,
+                market.H,
+                market.beta,
+            )
+        )
+        rows.append(
+            {
+                "worker": w.label,
+                "address": w.address,
+                "space": w.space,
+                "node": w.node,
+                "type": w.type_index + 1,
+                "gamma": w.gamma,
+                "item": item + 1 if item >= 0 else 0,
+                "c": w.c,
+                "theta_s": theta,
+                "phase_slot": w.phase,
+                "worker_utility": reward - (float(contract.f[item]) / w.gamma)
+                if item >= 0
+                else 0.0,
+                "aoi_measured_s": measured_aoi,
+                "latency_measured_s": measured_lat,
+                "aoi_corrected_s": float(closed_aoi(theta, t=t, a=a, formulas="corrected")),
+                "latency_corrected_s": float(closed_latency(theta, t=t, a=a, formulas="corrected")),
+                "aoi_paper_s": float(closed_aoi(theta, t=t, a=a, formulas="paper")),
+                "latency_paper_s": float(closed_latency(theta, t=t, a=a, formulas="paper")),
+                "rounds_delivered": int(outcome.requests.delivered[:, w.index].sum()),
+                "reward_rate": reward,
+                "sp_utility_measured": g_measured - reward,
+                "credited_wei": outcome.credited_wei[w.index],
+                "paid_wei": outcome.paid_wei[w.index],
+            }
+        )
+    return rows
+
+
+def summarise(
+    prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Headline numbers of a run, including the realised SP utility next to the prediction."""
+    market, contract = prepared.market, prepared.contract
+    alphas = np.broadcast_to(np.asarray(market.alpha, dtype=float), (len(market.gammas),))
+    predicted_realised_types = 0.0
+    for w in prepared.workers:
+        if w.item < 0:
+            continue
+        g = satisfaction(
+            np.array(float(contract.aoi[w.item])),
+            np.array(float(contract.latency[w.item])),
+            np.array(float(alphas[w.type_index])),
+            market.K,
+            market.H,
+            market.beta,
+        )
+        predicted_realised_types += float(g) - float(contract.reward[w.item])
+    last = outcome.rounds[-1]
+    return {
+        "scheme": prepared.config.task.scheme,
+        "rounds_run": len(outcome.rounds),
+        "final_accuracy": last.accuracy,
+        "final_f1": last.f1,
+        "final_roc_auc": last.roc_auc,
+        "best_accuracy": max(r.accuracy for r in outcome.rounds),
+        "target_reached": last.accuracy >= prepared.config.task.target_accuracy,
+        "mean_aoi_s": mean_finite(outcome.requests.aoi),
+        "mean_latency_s": mean_finite(outcome.requests.latency),
+        "updates_accepted": sum(r.accepted for r in outcome.rounds),
+        "updates_rejected": sum(r.rejected for r in outcome.rounds),
+        "rejections": outcome.rejections,
+        "gas_total": sum(r.gas for r in outcome.rounds),
+        "sp_utility_contract": float(contract.sp_utility_total),
+        "sp_utility_predicted_for_drawn_types": predicted_realised_types,
+        "sp_utility_measured": float(sum(r["sp_utility_measured"] for r in rows)),
+        "workers_utility_contract": float(contract.workers_utility),
+        "budget_wei": outcome.budget_wei,
+        "paid_wei": sum(outcome.paid_wei),
+        "reclaimed_wei": outcome.reclaimed_wei,
+        "balance_checks": outcome.balance_checks,
+        "global_sha256": outcome.global_sha256,
+        "time_scale": prepared.time_scale,
+        "warmup_slots": prepared.warmup_slots,
+        "seconds": asdict(outcome.phases),
+    }
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as fh:
+        if not rows:
+            return
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (bytes as 0x-hex, numpy as Python numbers)."""
+    path.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
+
+
+def write_run_folder(
+    out: Path,
+    prepared: Prepared,
+    outcome: TaskOutcome,
+    deployments: dict[str, Any],
+    receipts: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Write every file of the run folder; return the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(config_to_toml(prepared.config))
+    write_json(out / "contract.json", prepared.contract.to_dict())
+    _write_csv(out / "rounds.csv", [asdict(r) for r in outcome.rounds])
+    rows = worker_rows(prepared, outcome)
+    _write_csv(out / "workers.csv", rows)
+    with (out / "receipts.jsonl").open("w") as fh:
+        for receipt in receipts:
+            fh.write(json.dumps(receipt, default=_json_default) + "\n")
+    write_json(out / "deployments.json", deployments)
+    summary = summarise(prepared, outcome, rows)
+    write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,277 @@
+"""``run_task``: the whole federated task from a config, and its run folder.
+
+Order matters for the promise "bad input ends before anything is written on
+a chain or on disk": the config is validated, the streams read, the privacy
+policies checked against the streams' columns, the contract solved and the
+chains reached (:class:`aoichain.chain.ChainUnavailable` for a bad URL)
+before the run folder is created or a transaction is sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from aoichain.chain import Ledger, LedgerConfig
+from aoichain.config import describe_validation_error
+from aoichain.errors import InvalidInput
+from aoichain.fl import (
+    GeneratorConfig,
+    ModelSpec,
+    ModelStore,
+    PrivacyPolicy,
+    SensorStream,
+    fit_normaliser,
+    generate_streams,
+    read_stream_folder,
+    twin_view,
+)
+from aoichain.incentive import Contract, Market, solve
+from aoichain.incentive.flat import flat_contract
+from aoichain.workflow.config import RunConfig
+from aoichain.workflow.outputs import write_run_folder
+from aoichain.workflow.task import FederatedTask, RoundMetrics, TaskOutcome
+from aoichain.workflow.workers import Worker, build_workers
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything validated and computed before the chains are touched."""
+
+    config: RunConfig
+    market: Market
+    contract: Contract
+    streams: list[SensorStream]
+    policies: list[PrivacyPolicy]
+    workers: list[Worker]
+    spec: ModelSpec
+    time_scale: float
+    warmup_slots: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_task` returns; the same facts are in the run folder."""
+
+    prepared: Prepared
+    outcome: TaskOutcome
+    out_dir: Path
+    deployments: dict[str, Any]
+    receipts: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    @property
+    def rounds(self) -> list[RoundMetrics]:
+        """Per-round metrics."""
+        return self.outcome.rounds
+
+
+def time_scale_for(config: RunConfig, period_s: float, t: float) -> float:
+    """Stream seconds per simulated second: as configured, or ``records_per_slot`` a slot."""
+    if config.data.time_scale is not None:
+        return config.data.time_scale
+    return max(1.0, config.data.records_per_slot * period_s / t)
+
+
+def warmup_slots_for(contract: Contract, market: Market) -> int:
+    """Slots before round 0, so that even the longest cycle has sensed a full cache."""
+    finite = np.asarray(contract.c)[np.isfinite(contract.c)]
+    return math.ceil(float(finite.max()) + float(market.a)) + 1
+
+
+def load_streams(config: RunConfig, market: Market, warmup_slots: int) -> list[SensorStream]:
+    """One stream per physical node: the generator's, or a folder's files round-robin.
+
+    Generated streams are made just long enough for the run (warm-up, rounds
+    and the evaluation span), unless the config sets ``duration_s``.
+    """
+    nodes = config.workers.physical
+    if config.data.source == "folder":
+        found = read_stream_folder(config.data.folder or "")
+        return [found[i % len(found)] for i in range(nodes)]
+    try:
+        gen = GeneratorConfig.model_validate(
+            {"n_streams": nodes, "seed": config.task.seed, **config.data.generator}
+        )
+    except ValidationError as err:
+        raise InvalidInput(
+            describe_validation_error(err, "GeneratorConfig", "[data.generator]")
+        ) from None
+    if "duration_s" not in config.data.generator:
+        t = float(market.t)
+        scale = time_scale_for(config, gen.period_s, t)
+        slots = warmup_slots + config.task.rounds + 2
+        gen = gen.model_copy(update={"duration_s": slots * t * scale})
+    return generate_streams(gen)
+
+
+def build_policies(config: RunConfig, streams: list[SensorStream]) -> list[PrivacyPolicy]:
+    """Each node's privacy policy (the default, or its own), checked against its columns."""
+    p = config.privacy
+    default = {
+        "sensitive_columns": p.sensitive_columns,
+        "sensitive_windows": p.sensitive_windows,
+        "sensitive_rules": p.sensitive_rules,
+    }
+    own = {n.node: n for n in p.nodes}
+    policies = []
+    for i, stream in enumerate(streams):
+        values = dict(default)
+        if i in own:
+            values = {
+                "sensitive_columns": own[i].sensitive_columns,
+                "sensitive_windows": own[i].sensitive_windows,
+                "sensitive_rules": own[i].sensitive_rules,
+            }
+        try:
+            policy = PrivacyPolicy.model_validate(values)
+        except ValueError as exc:
+            raise InvalidInput(f"privacy policy of node {i}: {exc}") from None
+        policy.check_columns(stream.columns)
+        policies.append(policy)
+    return policies
+
+
+def solve_contract(config: RunConfig) -> tuple[Market, Contract]:
+    """The market of the run (M = 2 x nodes) and the menu the publisher offers."""
+    overrides = {**config.market, "workers": config.n_workers}
+    market = Market.paper_default(**overrides)
+    method = config.task.contract_method
+    if config.task.scheme == "flat":
+        return market, flat_contract(market, method=method)
+    return market, solve(market, scheme=config.task.scheme, method=method)
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Validate and compute everything that needs no chain and writes nothing."""
+    market, contract = solve_contract(config)
+    warmup = warmup_slots_for(contract, market)
+    streams = load_streams(config, market, warmup)
+    policies = build_policies(config, streams)
+    t = float(market.t)
+    time_scale = time_scale_for(config, float(np.median([s.period for s in streams])), t)
+    start = warmup * t * time_scale
+    visible = [twin_view(s, pol).until(start) for s, pol in zip(streams, policies, strict=True)]
+    center, scale = fit_normaliser(visible)
+    spec = ModelSpec(
+        n_sensors=streams[0].n_sensors,
+        window=config.train.window,
+        hidden=config.train.hidden,
+        center=center,
+        scale=scale,
+    )
+    if any(s.columns != streams[0].columns for s in streams):
+        raise InvalidInput("all streams must have the same sensor columns")
+    workers = build_workers(
+        config.task.scheme,
+        market,
+        contract,
+        streams,
+        policies,
+        seed=config.task.seed,
+        virtual_augment=config.workers.virtual_augment,
+    )
+    return Prepared(
+        config=config,
+        market=market,
+        contract=contract,
+        streams=streams,
+        policies=policies,
+        workers=workers,
+        spec=spec,
+        time_scale=time_scale,
+        warmup_slots=warmup,
+    )
+
+
+def ledger_config(config: RunConfig) -> LedgerConfig:
+    """The chain settings of the run as the ledger takes them."""
+    c = config.chain
+    return LedgerConfig(
+        backend=c.backend,
+        rpc_file=c.rpc_file,
+        committee_size=c.committee_size,
+        threshold=c.threshold,
+        subchain_validators=c.subchain_validators,
+        subchain_threshold=c.subchain_threshold,
+        seed=config.task.seed,
+    )
+
+
+def run_task(
+    config: RunConfig,
+    out_dir: str | Path,
+    on_round: Callable[[RoundMetrics], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run one federated task end to end and write its run folder.
+
+    Parameters
+    ----------
+    config : RunConfig
+        From :func:`aoichain.workflow.load_run_config`.
+    out_dir : str or Path
+        The run folder (created; existing files in it are replaced).
+    on_round : callable, optional
+        Receives each round's metrics as it ends (progress display).
+    on_status : callable, optional
+        Receives a short line at each stage (setting up, deploying, paying).
+
+    Raises
+    ------
+    InvalidInput
+        Bad config values, data or chain URLs; raised before anything is written.
+    """
+    status = on_status or (lambda _msg: None)
+    status("solving the contract and reading the streams")
+    prepared = prepare(config)
+    status(f"starting the {config.chain.backend} chains")
+    n = config.workers.physical
+    with Ledger.start(ledger_config(config), n_workers={"P": n, "V": n}) as ledger:
+        workers = [
+            _with_address(w, ledger.workers[w.space][w.space_index]) for w in prepared.workers
+        ]
+        prepared = _replace_workers(prepared, workers)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        store = ModelStore(out / "store")
+        task = FederatedTask(
+            config,
+            prepared.market,
+            prepared.contract,
+            workers,
+            prepared.streams,
+            prepared.spec,
+            ledger,
+            store,
+            time_scale=prepared.time_scale,
+            warmup_slots=prepared.warmup_slots,
+            on_round=on_round,
+        )
+        status("publishing the task")
+        outcome = task.run()
+        deployments = ledger.deployments()
+        receipts = [r.to_dict() for r in ledger.receipts]
+    summary = write_run_folder(out, prepared, outcome, deployments, receipts)
+    return RunResult(
+        prepared=prepared,
+        outcome=outcome,
+        out_dir=out,
+        deployments=deployments,
+        receipts=receipts,
+        summary=summary,
+    )
+
+
+def _with_address(worker: Worker, address: str) -> Worker:
+    return replace(worker, address=address)
+
+
+def _replace_workers(prepared: Prepared, workers: list[Worker]) -> Prepared:
+    return replace(prepared, workers=workers)
