@@ -31,6 +31,7 @@ lost) but can no longer be included or paid.
 from __future__ import annotations
 
 import atexit
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -298,6 +299,19 @@ class Ledger:
         for node in self._nodes.values():
             node.stop()
         atexit.unregister(self.stop)
+
+    def dead_nodes(self) -> list[str]:
+        """Chains whose node this ledger started and that no longer runs."""
+        return [k for k, n in self._nodes.items() if n.process is not None and not n.process.alive]
+
+    def write_deployments(self, path: str | Path) -> Path:
+        """Write :meth:`deployments` as JSON to ``path`` (atomically: readers never see half)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.deployments(), indent=1) + "\n")
+        tmp.replace(target)
+        return target
 
     def __enter__(self) -> Ledger:
         return self

@@ -208,6 +208,11 @@ class AnvilProcess:
         self.stop()
         raise ChainUnavailable(f"anvil (chain id {self.chain_id}) did not start: {tail.strip()}")
 
+    @property
+    def alive(self) -> bool:
+        """Whether the node process is still running."""
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self) -> None:
         """Stop the node (SIGTERM, then SIGKILL after 5 s)."""
         proc, self._proc = self._proc, None

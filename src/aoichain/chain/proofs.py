@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import rlp
+import rlp.exceptions
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 from trie import HexaryTrie
-from trie.exceptions import BadTrieProof
+from trie.exceptions import BadTrieProof, InvalidNode
+from trie.exceptions import ValidationError as TrieValidationError
 
 from aoichain.errors import IntegrityError
 
@@ -56,10 +58,23 @@ def parse_get_proof(raw: dict[str, Any]) -> StorageProof:
     )
 
 
+#: Everything a malformed proof can raise while it is decoded and walked.
+_MALFORMED = (
+    BadTrieProof,
+    TrieValidationError,
+    InvalidNode,
+    rlp.exceptions.RLPException,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+)
+
+
 def _prove(root: bytes, key: bytes, nodes: Sequence[bytes], what: str) -> bytes:
     try:
         return bytes(HexaryTrie.get_from_proof(root, key, [rlp.decode(n) for n in nodes]))
-    except (BadTrieProof, rlp.DecodingError, ValueError, KeyError, IndexError) as exc:
+    except _MALFORMED as exc:
         raise IntegrityError(
             f"{what}: the proof does not verify against root 0x{root.hex()}: {exc}"
         ) from None
@@ -88,7 +103,10 @@ def verify_storage(
         raise IntegrityError(
             f"account {proof.address} does not exist at state root 0x{state_root.hex()}"
         )
-    _nonce, _balance, storage_root, _code_hash = rlp.decode(account_rlp)
+    try:
+        _nonce, _balance, storage_root, _code_hash = rlp.decode(account_rlp)
+    except (*_MALFORMED,) as exc:  # proven bytes that are not an account
+        raise IntegrityError(f"account {proof.address}: not an account record: {exc}") from None
     values = {}
     for slot in slots:
         if slot not in proof.storage_proofs:
@@ -102,7 +120,13 @@ def verify_storage(
             proof.storage_proofs[slot],
             f"slot {slot:#x}",
         )
-        values[slot] = rlp.decode(raw).rjust(32, b"\0") if raw else bytes(32)
+        try:
+            word = rlp.decode(raw) if raw else b""
+        except _MALFORMED as exc:
+            raise IntegrityError(f"slot {slot:#x}: not a storage value: {exc}") from None
+        if not isinstance(word, bytes) or len(word) > 32:
+            raise IntegrityError(f"slot {slot:#x}: not a storage value")
+        values[slot] = word.rjust(32, b"\0")
     return values
 
 
