@@ -453,10 +453,13 @@ def check_kkt(prob: Problem, theta: FloatArray) -> tuple[bool, str]:
     tol = _KKT_RTOL * np.add.reduceat(scale, starts) + 1e-300
     tol_t = tol[run]
     th_b = theta[starts]
-    at_hi = th_b >= prob.theta_hi
-    at_lo = (th_b <= prob.theta_lo) & ~at_hi
-    interior = ~at_hi & ~at_lo
-    bad_prefix = (prefix > tol_t) & ~at_hi[run]
+    pinned = th_b >= prob.theta_hi
+    at_lo = th_b <= prob.theta_lo
+    at_hi = pinned & ~at_lo
+    pinned &= at_lo  # theta_lo == theta_hi: nothing can move
+    at_lo &= ~pinned
+    interior = ~at_hi & ~at_lo & ~pinned
+    bad_prefix = (prefix > tol_t) & (interior | at_lo)[run]
     bad_suffix = (suffix < -tol_t) & at_hi[run]
     bad_total = interior & (np.abs(total) > tol)
     bad = int(bad_prefix.sum() + bad_suffix.sum() + bad_total.sum())

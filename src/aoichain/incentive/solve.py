@@ -176,7 +176,8 @@ def _solve_algorithm1(market: Market, scheme: Scheme, prob: Problem, phi: float)
     if idx is None:
         raise InvalidMarket(
             f"The 'phi' parameter of solve is too coarse: with phi={phi!r} some type has no "
-            "grid point where g > 0 inside the allowed cycles; use a smaller phi."
+            f"grid point f = 1e-5 + z phi < {f_max:.6g} Hz where g > 0 and f >= {f_lo:.6g} Hz; "
+            "use a smaller phi."
         )
     f = pts[idx]
     return build_contract(
