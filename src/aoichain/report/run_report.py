@@ -148,6 +148,8 @@ def run_document(result: RunResult) -> Document:
             [
                 [k.replace("_", " "), _fmt(summary[k])]
                 for k in (
+                    "initial_accuracy",
+                    "initial_roc_auc",
                     "final_accuracy",
                     "best_accuracy",
                     "final_roc_auc",

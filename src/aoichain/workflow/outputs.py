@@ -115,6 +115,8 @@ def summarise(
     return {
         "scheme": prepared.config.task.scheme,
         "rounds_run": len(outcome.rounds),
+        "initial_accuracy": outcome.initial.accuracy,
+        "initial_roc_auc": outcome.initial.roc_auc,
         "final_accuracy": last.accuracy,
         "final_f1": last.f1,
         "final_roc_auc": last.roc_auc,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,7 @@ def run_task(
     out_dir: str | Path,
     on_round: Callable[[RoundMetrics], None] | None = None,
     on_status: Callable[[str], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> RunResult:
     """Run one federated task end to end and write its run folder.
 
@@ -222,6 +224,11 @@ def run_task(
         Receives each round's metrics as it ends (progress display).
     on_status : callable, optional
         Receives a short line at each stage (setting up, deploying, paying).
+    ledger : Ledger, optional
+        Chains that already run (e.g. to inspect them after the run, or to run
+        several tasks on one ledger). Its parties must include
+        ``workers.physical`` workers on P and on V. By default the run starts
+        its own from ``config.chain`` and stops it at the end.
 
     Raises
     ------
@@ -233,7 +240,12 @@ def run_task(
     prepared = prepare(config)
     status(f"starting the {config.chain.backend} chains")
     n = config.workers.physical
-    with Ledger.start(ledger_config(config), n_workers={"P": n, "V": n}) as ledger:
+    chains: AbstractContextManager[Ledger] = (
+        nullcontext(ledger)
+        if ledger is not None
+        else Ledger.start(ledger_config(config), n_workers={"P": n, "V": n})
+    )
+    with chains as ledger:
         workers = [
             _with_address(w, ledger.workers[w.space][w.space_index]) for w in prepared.workers
         ]

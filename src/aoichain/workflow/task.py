@@ -103,6 +103,7 @@ class TaskOutcome:
     budget_wei: int
     balance_checks: list[str]
     global_sha256: str
+    initial: Any = None
     rejections: list[dict[str, Any]] = field(default_factory=list)
     phases: Phases = field(default_factory=Phases)
 
@@ -347,7 +348,11 @@ class FederatedTask:
         self.phases.ledger += time.perf_counter() - started
 
     def evaluate(self, round_no: int) -> Any:
-        """Quality of the global model on the current records of every stream."""
+        """Quality of the global model on the current records of every stream.
+
+        Before round 0 has trained, this scores the untrained model: the
+        baseline every later round is compared with.
+        """
         started = time.perf_counter()
         now = self.slot_of(round_no) * self.market.t * self.time_scale
         span = self.config.data.eval_slots * self.market.t * self.time_scale
@@ -391,8 +396,10 @@ class FederatedTask:
                     f"{got} paid less {fee} gas"
                 )
             paid.append(got)
-        reclaimed = self.ledger.reclaim(self.task_id)
         budget = self.budget_wei
+        # The contract refuses an empty reclaim; with every worker at the top reward
+        # for every round (e.g. flat) the whole escrow was earned.
+        reclaimed = self.ledger.reclaim(self.task_id) if budget > sum(self.credited) else 0
         if reclaimed != budget - sum(paid):
             raise IntegrityError(
                 f"publisher reclaimed {reclaimed} wei, expected escrow {budget} less "
@@ -414,6 +421,7 @@ class FederatedTask:
         """Publish, allocate, then train/upload/relay/aggregate/announce per round, then pay."""
         self.global_blob = init_model(self.spec, self.config.task.seed)
         self.global_sha = self.store.put(self.global_blob)
+        initial = self.evaluate(0)
         self.publish()
         self.allocate()
         history: list[RoundMetrics] = []
@@ -469,6 +477,7 @@ class FederatedTask:
             budget_wei=self.budget_wei,
             balance_checks=checks,
             global_sha256=self.global_sha.hex(),
+            initial=initial,
             rejections=self.rejections,
             phases=self.phases,
         )

@@ -1,0 +1,223 @@
+"""The whole task end to end: publish, allocate, train, upload, relay, aggregate, pay.
+
+Small runs (2 IIoT nodes and their twins, a few rounds) on real chains:
+embedded py-evm by default, anvil nodes in the marked test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aoichain.chain import Ledger
+from aoichain.report.run_report import write_run_report
+from aoichain.workflow import RunResult, load_run_config, run_task
+from aoichain.workflow.run import ledger_config
+
+SMALL: dict[str, Any] = {
+    "task": {"rounds": 4, "seed": 3, "target_accuracy": 1.0},
+    "workers": {"physical": 2},
+}
+PROMISED = (
+    "config.toml",
+    "contract.json",
+    "rounds.csv",
+    "workers.csv",
+    "receipts.jsonl",
+    "deployments.json",
+    "summary.json",
+    "report.html",
+)
+ANVIL = Path(__file__).resolve().parents[2] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+
+
+def _run_and_inspect(overrides: dict[str, Any], out: Path) -> tuple[RunResult, dict[str, Any]]:
+    """Run on chains the test keeps, and read back what M recorded before stopping them."""
+    cfg = load_run_config(overrides=overrides)
+    n = cfg.workers.physical
+    with Ledger.start(ledger_config(cfg), n_workers={"P": n, "V": n}) as ledger:
+        result = run_task(cfg, out, ledger=ledger)
+        main = ledger.contract("M")
+        task = result.outcome.task_id
+        onchain = {
+            "included": [
+                {bytes(h) for h in main.functions.global_included(task, r.round).call()}
+                for r in result.rounds
+            ],
+            "attested": [set(ledger.attested_updates(task, r.round)) for r in result.rounds],
+            "withdrawable": [ledger.withdrawable(w.address) for w in result.prepared.workers],
+        }
+    write_run_report(result)
+    return result, onchain
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, dict[str, Any]]:
+    return _run_and_inspect(SMALL, tmp_path_factory.mktemp("embedded"))
+
+
+def test_the_model_improves_on_the_untrained_one(embedded: tuple[RunResult, Any]) -> None:
+    result, _ = embedded
+    first, last = result.outcome.initial, result.rounds[-1]
+    assert last.loss < first.loss
+    assert last.roc_auc > first.roc_auc
+
+
+def test_every_aggregated_update_is_attested_on_main(embedded: tuple[RunResult, Any]) -> None:
+    result, onchain = embedded
+    for row, included, attested in zip(
+        result.rounds, onchain["included"], onchain["attested"], strict=True
+    ):
+        assert included, f"round {row.round} aggregated nothing"
+        assert included <= attested
+        assert len(included) == row.accepted == 4
+        assert row.rejected == 0
+
+
+def test_payments_match_the_runs_accounting(embedded: tuple[RunResult, Any]) -> None:
+    result, onchain = embedded
+    outcome, summary = result.outcome, result.summary
+    assert outcome.paid_wei == outcome.credited_wei
+    assert sum(outcome.paid_wei) + outcome.reclaimed_wei == outcome.budget_wei
+    assert onchain["withdrawable"] == [0] * len(outcome.paid_wei)
+    rewards = result.prepared.contract.reward
+    rounds = len(result.rounds)
+    for w, paid in zip(result.prepared.workers, outcome.paid_wei, strict=True):
+        per_round = round(float(rewards[w.item]) * 2.0 * 10**15)
+        assert paid == per_round * rounds
+    assert summary["balance_checks"]
+
+
+def test_the_run_folder_holds_every_promised_file(embedded: tuple[RunResult, Any]) -> None:
+    result, _ = embedded
+    for name in PROMISED:
+        path = result.out_dir / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    with (result.out_dir / "rounds.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(result.rounds)
+    for column in (
+        "round",
+        "accuracy",
+        "loss",
+        "mean_aoi",
+        "mean_latency",
+        "accepted",
+        "rejected",
+        "gas",
+        "seconds_training",
+        "seconds_ledger",
+        "seconds_relaying",
+        "seconds_aggregating",
+    ):
+        assert column in rows[0]
+    with (result.out_dir / "workers.csv").open() as fh:
+        workers = list(csv.DictReader(fh))
+    assert {w["space"] for w in workers} == {"P", "V"}
+    for column in ("worker", "type", "item", "aoi_measured_s", "latency_measured_s", "paid_wei"):
+        assert column in workers[0]
+    receipts = [json.loads(line) for line in (result.out_dir / "receipts.jsonl").open()]
+    assert {r["chain"] for r in receipts} == {"M", "R", "P", "V"}
+    assert all(r["gas_used"] > 0 and r["tx_hash"] for r in receipts)
+    deployments = json.loads((result.out_dir / "deployments.json").read_text())
+    assert json.dumps(deployments).count("chain_id") >= 4
+    html = (result.out_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+
+
+def test_workers_choose_their_own_items(embedded: tuple[RunResult, Any]) -> None:
+    """Under CA each worker takes the item that is best for its private type."""
+    result, _ = embedded
+    contract = result.prepared.contract
+    for w in result.prepared.workers:
+        utilities = contract.reward - contract.f / w.gamma
+        assert utilities[w.item] >= utilities.max() - 1e-9
+
+
+def test_measured_aoi_follows_the_slot_rules(embedded: tuple[RunResult, Any]) -> None:
+    result, _ = embedded
+    aoi = result.outcome.requests.aoi
+    t = result.prepared.market.t
+    assert (aoi >= t - 1e-9).all()
+    for w in result.prepared.workers:
+        assert aoi[:, w.index].max() <= (w.c + result.prepared.market.a) * t
+
+
+def test_same_seed_same_global_model(embedded: tuple[RunResult, Any], tmp_path: Path) -> None:
+    again = run_task(load_run_config(overrides=SMALL), tmp_path / "again")
+    assert again.outcome.global_sha256 == embedded[0].outcome.global_sha256
+
+
+def test_a_tampered_blob_and_a_lying_relayer_are_rejected(tmp_path: Path) -> None:
+    overrides = {**SMALL, "faults": {"tamper_blob": [1, 0], "lying_relayer": 2}}
+    result, onchain = _run_and_inspect(overrides, tmp_path / "faults")
+    where = {(x["round"], x["where"]) for x in result.summary["rejections"]}
+    assert (1, "aggregator") in where
+    assert (2, "relay committee") in where
+    assert result.rounds[1].accepted == 3 and result.rounds[1].rejected == 1
+    # The honest relayer still delivers round 2: nothing is lost.
+    assert result.rounds[2].accepted == 4
+    tampered = result.prepared.workers[0]
+    others = result.prepared.workers[1]
+    assert not result.outcome.requests.delivered[1, tampered.index]
+    rounds = len(result.rounds)
+    per_round = result.outcome.credited_wei[tampered.index] // (rounds - 1)
+    assert result.outcome.credited_wei[tampered.index] == per_round * (rounds - 1)
+    assert result.outcome.credited_wei[others.index] > 0
+    assert sum(result.outcome.paid_wei) + result.outcome.reclaimed_wei == result.outcome.budget_wei
+    assert onchain["included"][1] <= onchain["attested"][1]
+
+
+@pytest.mark.parametrize("scheme", ["CC", "CS", "flat"])
+def test_every_scheme_runs_and_pays(scheme: str, tmp_path: Path) -> None:
+    overrides = {**SMALL, "task": {**SMALL["task"], "rounds": 2, "scheme": scheme}}
+    result = run_task(load_run_config(overrides=overrides), tmp_path)
+    assert sum(result.outcome.paid_wei) + result.outcome.reclaimed_wei == result.outcome.budget_wei
+    items = {w.item for w in result.prepared.workers}
+    if scheme == "flat":
+        assert items == {0}
+    if scheme == "CC":
+        assert all(w.item == w.type_index for w in result.prepared.workers)
+
+
+@pytest.mark.anvil
+@pytest.mark.skipif(not ANVIL.exists(), reason="anvil is installed by `npm install`")
+def test_the_same_run_on_anvil_nodes(embedded: tuple[RunResult, Any], tmp_path: Path) -> None:
+    overrides = {**SMALL, "chain": {"backend": "anvil"}}
+    result, onchain = _run_and_inspect(overrides, tmp_path / "anvil")
+    assert all(d["rpc_url"] for d in result.deployments["chains"].values())
+    assert result.outcome.paid_wei == result.outcome.credited_wei
+    assert sum(result.outcome.paid_wei) + result.outcome.reclaimed_wei == result.outcome.budget_wei
+    # Same seed, same data, same learning: the ledger backend changes nothing of the model.
+    assert result.outcome.global_sha256 == embedded[0].outcome.global_sha256
+    for included, attested in zip(onchain["included"], onchain["attested"], strict=True):
+        assert included and included <= attested
+
+
+SKAB = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "skab" / "valve1"
+
+
+@pytest.mark.skipif(not SKAB.is_dir(), reason="SKAB is read from ../shared/datasets/skab")
+def test_a_run_on_skab_streams(tmp_path: Path) -> None:
+    data = tmp_path / "skab"
+    data.mkdir()
+    for name in ("0.csv", "1.csv"):
+        shutil.copy(SKAB / name, data / name)
+    overrides = {
+        **SMALL,
+        "task": {**SMALL["task"], "rounds": 3},
+        "data": {"source": "folder", "folder": str(data)},
+        "privacy": {"sensitive_columns": ["Temperature"]},
+    }
+    result = run_task(load_run_config(overrides=overrides), tmp_path / "run")
+    assert result.prepared.time_scale == pytest.approx(25.0)
+    twin = next(w for w in result.prepared.workers if w.space == "V")
+    col = twin.streams[0].columns.index("Temperature")
+    assert not twin.streams[0].mask[col]
+    assert (twin.streams[0].values[:, col] == 0).all()
+    assert result.rounds[-1].accepted == 4
