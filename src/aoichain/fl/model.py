@@ -22,6 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from aoichain.errors import InvalidInput
 from aoichain.fl.errors import MalformedUpdate
 from aoichain.fl.streams import SensorStream
 
@@ -119,7 +120,7 @@ def fit_normaliser(
         Tuples of ``S`` floats.
     """
     if not streams:
-        raise ValueError("fit_normaliser needs at least one stream")
+        raise InvalidInput("fit_normaliser needs at least one stream.")
     n = streams[0].n_sensors
     center, scale = [], []
     for s in range(n):

@@ -19,6 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from aoichain.errors import InvalidInput
 from aoichain.fl.aggregation import AggregationRule, aggregate
 from aoichain.fl.data import Dataset
 from aoichain.fl.model import (
@@ -81,6 +82,15 @@ class Metrics:
     samples: int
 
 
+def _check_fits(spec: ModelSpec, dataset: Dataset) -> None:
+    want = (spec.window, 2 * spec.n_sensors)
+    if dataset.x.ndim != 3 or dataset.x.shape[1:] != want:
+        raise InvalidInput(
+            f"The dataset's windows have shape {dataset.x.shape[1:]}, but the model spec "
+            f"expects {want} (window, 2 * n_sensors)."
+        )
+
+
 def _tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(dataset.x)), torch.from_numpy(
         np.ascontiguousarray(dataset.y)
@@ -102,6 +112,7 @@ def train_local(
         The trained weights' bytes and sha256, the number of windows trained
         on, and the mean loss of the last epoch.
     """
+    _check_fits(spec, dataset)
     n = len(dataset)
     if n == 0:
         return LocalUpdate(global_bytes, hashlib.sha256(global_bytes).digest(), 0, math.nan)
@@ -156,6 +167,7 @@ def roc_auc(y_true: npt.ArrayLike, score: npt.ArrayLike) -> float:
 
 def predict(spec: ModelSpec, blob: bytes, dataset: Dataset) -> npt.NDArray[np.float64]:
     """Anomaly probability of each window, shape ``(B,)``."""
+    _check_fits(spec, dataset)
     if len(dataset) == 0:
         return np.zeros(0)
     x, _ = _tensors(dataset)
@@ -168,6 +180,7 @@ def predict(spec: ModelSpec, blob: bytes, dataset: Dataset) -> npt.NDArray[np.fl
 
 def evaluate(spec: ModelSpec, blob: bytes, dataset: Dataset) -> Metrics:
     """Accuracy, F1, ROC AUC and mean BCE loss of the model ``blob`` on ``dataset``."""
+    _check_fits(spec, dataset)
     n = len(dataset)
     if n == 0:
         return Metrics(math.nan, math.nan, math.nan, math.nan, 0)
@@ -249,7 +262,7 @@ def federated_train(
             if len(d)
         ]
         if not updates:
-            raise ValueError("federated_train: no worker has any data")
+            raise InvalidInput("federated_train: no worker has any data.")
         blob = aggregate([u.blob for u in updates], [u.samples for u in updates], rule)
         samples = sum(u.samples for u in updates)
         history.append(
