@@ -33,6 +33,12 @@ struct TaskInfo:
     enrolled: uint256
 
 
+struct Submission:
+    update_sha256: bytes32
+    samples: uint256
+    data_timestamp: uint256
+
+
 event TaskReceived:
     task_id: indexed(uint256)
     nonce: uint256
@@ -75,8 +81,11 @@ _menu_reward: HashMap[uint256, DynArray[uint256, messages.MAX_MENU]]
 # task -> worker -> chosen menu item + 1 (0: not enrolled)
 _enrolment: HashMap[uint256, HashMap[address, uint256]]
 
-_records: HashMap[uint256, HashMap[uint256, DynArray[messages.UpdateRecord, messages.MAX_BATCH]]]
-_submitted: HashMap[uint256, HashMap[uint256, HashMap[address, bool]]]
+# task -> round -> worker -> its update; task, round, worker and item are the keys
+# and the enrolment, so only what the worker states is stored.
+_submissions: HashMap[uint256, HashMap[uint256, HashMap[address, Submission]]]
+# task -> round -> workers in submission order
+_submitters: HashMap[uint256, HashMap[uint256, DynArray[address, messages.MAX_BATCH]]]
 acc: public(HashMap[uint256, HashMap[uint256, bytes32]])
 record_count: public(HashMap[uint256, HashMap[uint256, uint256]])
 
@@ -242,7 +251,7 @@ def submit_update(
     assert chosen > 0, "subchain: worker not enrolled"
     t: TaskInfo = self.tasks[task_id]
     assert t.round_open and t.current_round == round_no, "subchain: round not open"
-    assert not self._submitted[task_id][round_no][msg.sender], "subchain: update already submitted"
+    assert self._submissions[task_id][round_no][msg.sender].update_sha256 == empty(bytes32), "subchain: update already submitted"
     assert update_sha256 != empty(bytes32), "subchain: zero update hash"
     assert samples > 0, "subchain: no samples"
     rec: messages.UpdateRecord = messages.UpdateRecord(
@@ -254,8 +263,10 @@ def submit_update(
         data_timestamp=data_timestamp,
         item=chosen - 1,
     )
-    self._submitted[task_id][round_no][msg.sender] = True
-    self._records[task_id][round_no].append(rec)
+    self._submissions[task_id][round_no][msg.sender] = Submission(
+        update_sha256=update_sha256, samples=samples, data_timestamp=data_timestamp
+    )
+    self._submitters[task_id][round_no].append(msg.sender)
     self.acc[task_id][round_no] = messages._chain_record(self.acc[task_id][round_no], rec)
     self.record_count[task_id][round_no] += 1
     log UpdateSubmitted(
@@ -278,7 +289,21 @@ def records(task_id: uint256, round_no: uint256) -> DynArray[messages.UpdateReco
     @param round_no The round.
     @return The records.
     """
-    return self._records[task_id][round_no]
+    out: DynArray[messages.UpdateRecord, messages.MAX_BATCH] = []
+    for worker: address in self._submitters[task_id][round_no]:
+        sub: Submission = self._submissions[task_id][round_no][worker]
+        out.append(
+            messages.UpdateRecord(
+                task_id=task_id,
+                round_no=round_no,
+                worker=worker,
+                update_sha256=sub.update_sha256,
+                samples=sub.samples,
+                data_timestamp=sub.data_timestamp,
+                item=self._enrolment[task_id][worker] - 1,
+            )
+        )
+    return out
 
 
 @external
