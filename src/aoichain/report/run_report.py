@@ -121,6 +121,11 @@ def _utility_figure(summary: Mapping[str, Any]) -> bytes:
     return png_bytes(fig)
 
 
+def _shorten(text: str, limit: int = 240) -> str:
+    """The start of a long reason (the full text is in ``summary.json``)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -197,7 +202,7 @@ def run_document(result: RunResult) -> Document:
             Table(
                 ["round", "worker", "where", "reason"],
                 [
-                    [str(x["round"]), x["worker"], x["where"], x["reason"]]
+                    [str(x["round"]), x["worker"], x["where"], _shorten(x["reason"])]
                     for x in summary["rejections"]
                 ],
             )
