@@ -521,3 +521,13 @@ def test_a_copied_update_is_accepted_once_and_paid_once(ledger: Ledger) -> None:
     before = ledger.earned(ledger.workers["V"][3])
     ledger.record_global_model(task.task_id, 0, sha("g"), [copied])
     assert ledger.earned(ledger.workers["V"][3]) == before
+
+
+def test_a_transaction_the_node_refuses_is_a_chain_rejection(ledger: Ledger) -> None:
+    # Workers of V hold no ether on P: the node (or py-evm) refuses their gas.
+    task = new_task(ledger, enrol={})
+    worker_v2 = ledger.parties.workers["V"][2]
+    with pytest.raises(ChainRejected) as info:
+        ledger.client("P").transact(worker_v2, ledger.contract("P"), "enrol", task.task_id, 0)
+    assert info.value.chain == "P" and info.value.reason
+    ledger.enrol("V", 2, task.task_id, 0)  # the same key still works where it is funded

@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from eth_abi import decode
+from eth_tester.exceptions import TransactionFailed
+from eth_tester.exceptions import ValidationError as EthTesterValidationError
+from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 
@@ -31,6 +34,16 @@ MAX_FEE_PER_GAS = 50 * 10**9
 PRIORITY_FEE_PER_GAS = 10**9
 RECEIPT_TIMEOUT_S = 60.0
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+#: What a node (or py-evm in process) raises when it refuses a transaction
+#: outright, e.g. a sender that cannot pay for the gas.
+NODE_REFUSALS = (
+    ContractLogicError,
+    Web3RPCError,
+    ValueError,
+    EthUtilsValidationError,
+    EthTesterValidationError,
+    TransactionFailed,
+)
 
 
 @dataclass(frozen=True)
@@ -138,7 +151,7 @@ class ChainClient:
         raw = signer.sign_transaction(tx)
         try:
             tx_hash = self.w3.eth.send_raw_transaction(raw)
-        except (ContractLogicError, Web3RPCError, ValueError) as exc:
+        except NODE_REFUSALS as exc:
             self._nonces.pop(signer.address, None)
             raise ChainRejected(revert_reason(exc), chain=self.key, label=label) from None
         self._nonces[signer.address] = tx["nonce"] + 1

@@ -49,7 +49,7 @@ from aoichain.chain.deployments import CONTRACT_OF, FORMAT, read_rpc_file
 from aoichain.chain.digests import UpdateRecord
 from aoichain.chain.errors import AttestationRefused, ChainUnavailable
 from aoichain.chain.keys import Signer, signer, sort_signatures
-from aoichain.chain.nodes import ChainNode, attach_rpc, start_anvil, start_embedded
+from aoichain.chain.nodes import ChainNode, attach_rpc, start_anvils, start_embedded
 from aoichain.chain.proofs import StorageProof, parse_get_proof
 from aoichain.chain.relay import (
     CommitteeMember,
@@ -259,8 +259,8 @@ class Ledger:
                 for k in CHAIN_KEYS:
                     nodes[k] = start_embedded(k, cfg.chain_ids[k], funding[k])
             elif cfg.backend == "anvil":
-                for k in CHAIN_KEYS:
-                    nodes[k] = start_anvil(k, cfg.chain_ids[k], Path(log_dir) if log_dir else None)
+                wanted = {k: cfg.chain_ids[k] for k in CHAIN_KEYS}
+                nodes.update(start_anvils(wanted, Path(log_dir) if log_dir else None))
             else:
                 assert cfg.rpc_file is not None
                 spec = read_rpc_file(cfg.rpc_file)
@@ -393,8 +393,16 @@ class Ledger:
     # ------------------------------------------------------------ rounds (c-f)
 
     def open_round(self, task_id: int, round_no: int) -> None:
-        """Open a round on M (aggregator) and relay the opening down to P and V."""
+        """Open a round on M (aggregator) and relay the opening down to P and V.
+
+        Rounds count from 0 and open in order; the subchains take updates for
+        the round once the opening is delivered (see :meth:`relay_round_open`).
+        """
         self._m(self._parties.aggregator, "open_round", task_id, round_no)
+        self.relay_round_open(task_id, round_no)
+
+    def relay_round_open(self, task_id: int, round_no: int) -> None:
+        """Carry a round opening M -> R -> P and V (idempotent; :meth:`open_round` calls it)."""
         self._relay_down(digests.KIND_ROUND_OPEN, task_id, round_no)
 
     def submit_update(
@@ -921,6 +929,7 @@ def _fund(client: ChainClient, funder: str, targets: dict[str, int], log: list[R
                 label="fund",
                 sender=funder,
                 status=bool(rcpt["status"]),
+                fee_wei=int(rcpt["gasUsed"]) * int(rcpt.get("effectiveGasPrice") or 0),
             )
         )
 

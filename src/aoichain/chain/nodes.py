@@ -173,6 +173,11 @@ class AnvilProcess:
 
     def start(self) -> str:
         """Start the node and wait until it listens; returns its URL."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting (see :meth:`wait_ready`)."""
         args = [
             str(self.binary),
             "--host",
@@ -195,6 +200,10 @@ class AnvilProcess:
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
+
+    def wait_ready(self) -> str:
+        """Wait until the launched node listens; returns its URL."""
+        assert self._proc is not None, "launch() first"
         deadline = time.monotonic() + ANVIL_START_TIMEOUT_S
         while time.monotonic() < deadline:
             match = _LISTENING.search(self.log_path.read_text(errors="replace"))
@@ -233,20 +242,41 @@ def _http_web3(url: str) -> Web3:
     return Web3(provider)
 
 
-def start_anvil(key: str, chain_id: int, log_dir: Path | None = None) -> ChainNode:
-    """Start one anvil node for chain ``key``; its log goes to ``log_dir`` (a temp dir if None)."""
+def start_anvils(chain_ids: Mapping[str, int], log_dir: Path | None = None) -> dict[str, ChainNode]:
+    """Start one anvil node per chain, in parallel; logs go to ``log_dir`` (a temp dir if None)."""
     cleanup: list[Callable[[], None]] = []
     if log_dir is None:
         tmp = tempfile.mkdtemp(prefix="aoichain-anvil-")
         log_dir = Path(tmp)
         cleanup.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    proc = AnvilProcess(chain_id, log_dir / f"anvil-{key}.log")
-    url = proc.start()
-    node = ChainNode(
-        key=key, chain_id=chain_id, w3=_http_web3(url), rpc_url=url, kind="anvil", process=proc
-    )
-    node._extra_stop.extend(cleanup)
-    return node
+    binary = find_anvil()
+    procs = {
+        k: AnvilProcess(cid, log_dir / f"anvil-{k}.log", binary) for k, cid in chain_ids.items()
+    }
+    try:
+        for proc in procs.values():
+            proc.launch()
+        urls = {k: proc.wait_ready() for k, proc in procs.items()}
+    except BaseException:
+        for proc in procs.values():
+            proc.stop()
+        for fn in cleanup:
+            fn()
+        raise
+    nodes = {
+        k: ChainNode(
+            key=k,
+            chain_id=chain_ids[k],
+            w3=_http_web3(urls[k]),
+            rpc_url=urls[k],
+            kind="anvil",
+            process=procs[k],
+        )
+        for k in chain_ids
+    }
+    # The temporary log folder goes when the last node stops.
+    list(nodes.values())[-1]._extra_stop.extend(cleanup)
+    return nodes
 
 
 # -------------------------------------------------------------------------- rpc
