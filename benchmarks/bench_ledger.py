@@ -92,17 +92,13 @@ def play(backend: str) -> dict[str, Any]:
 
 
 def gas_table(runs: dict[str, dict[str, Any]]) -> None:
-    """Gas per call of each operation (identical on both backends: same EVM rules)."""
-    calls: dict[str, list[int]] = defaultdict(list)
-    first = next(iter(runs.values()))
-    for r in first["receipts"]:
-        label = r.label if r.label != "fund" else "fund (set-up transfer)"
-        calls[label].append(r.gas_used)
+    """Gas per call of each operation (the same on both backends: same EVM rules)."""
+    calls: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in next(iter(runs.values()))["receipts"]:
+        calls[(r.label, r.chain)].append(r.gas_used)
     print("| operation | chain | calls | gas per call |")
     print("|---|---|---:|---:|")
-    chain_of = {r.label: r.chain for r in first["receipts"]}
-    for label, gas in calls.items():
-        chain = chain_of.get(label, "")
+    for (label, chain), gas in calls.items():
         print(f"| `{label}` | {chain} | {len(gas)} | {round(statistics.mean(gas)):,} |")
 
 
@@ -110,7 +106,7 @@ def main() -> None:
     print(f"# aoichain ledger: {2 * WORKERS} workers (10 P, 10 V), {ROUNDS} rounds")
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
     )
     runs: dict[str, dict[str, Any]] = {}
     for backend in ("embedded", "anvil"):
