@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from aoichain.cli._app import app, cli_errors, console
+from aoichain.jsonio import dumps
 from aoichain.report.run_report import write_comparison_report, write_run_report
 from aoichain.workflow import SCHEMES, RoundMetrics, compare_schemes, load_run_config, run_task
 
@@ -141,7 +141,7 @@ def run(
             bar.status("writing the report")
             report = write_run_report(result)
     if as_json:
-        console.print_json(json.dumps(result.summary, default=str))
+        console.print_json(dumps(result.summary))
         return
     console.print(_summary_table(result.summary, f"aoichain run ({cfg.task.scheme})"))
     for check in result.summary["balance_checks"]:
@@ -180,7 +180,7 @@ def compare(
             rows, results = compare_schemes(cfg, out, on_round=on_round, on_status=bar.status)
             report = write_comparison_report(out, rows, results)
     if as_json:
-        console.print_json(json.dumps(rows, default=str))
+        console.print_json(dumps(rows))
         return
     table = Table(title="aoichain compare")
     columns = ["scheme", "final_accuracy", "mean_aoi_s", "sp_utility_measured", "paid_wei"]

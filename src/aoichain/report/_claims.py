@@ -15,13 +15,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from aoichain.jsonio import jsonable
+
 __all__ = [
     "Claim",
     "Verdict",
     "VerdictKind",
     "compare",
     "fmt",
-    "jsonable",
     "monotone",
     "unimodal_peak",
 ]
@@ -110,23 +111,6 @@ class Claim:
             "verdict": self.kind,
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` made JSON-ready: numpy types to Python ones, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value
 
 
 def fmt(value: float, digits: int = 4) -> str:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from aoichain.jsonio import write_json
 from aoichain.workflow.config import SCHEMES, RunConfig
-from aoichain.workflow.outputs import write_json
 from aoichain.workflow.run import RunResult, run_task
 from aoichain.workflow.task import RoundMetrics
 

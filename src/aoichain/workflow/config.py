@@ -63,7 +63,7 @@ class DataSettings(_Frozen):
         description=(
             "Stream seconds per simulated second. Unset: chosen so that one slot spans "
             "about `records_per_slot` records (1 for the generator's 50 Hz streams, "
-            "25 for SKAB's 1 Hz ones)."
+            "25 for SKAB's 1 Hz ones), less if the run would outlast the shortest stream."
         ),
     )
     records_per_slot: int = Field(default=50, ge=1)

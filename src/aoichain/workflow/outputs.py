@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from aoichain.incentive import aoi as closed_aoi
 from aoichain.incentive import latency as closed_latency
+from aoichain.jsonio import dumps, write_json
 from aoichain.workflow.config import config_to_toml
 from aoichain.workflow.task import TaskOutcome, mean_finite
 
@@ -152,23 +152,6 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON (bytes as 0x-hex, numpy as Python numbers)."""
-    path.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
-
-
 def write_run_folder(
     out: Path,
     prepared: Prepared,
@@ -185,7 +168,7 @@ def write_run_folder(
     _write_csv(out / "workers.csv", rows)
     with (out / "receipts.jsonl").open("w") as fh:
         for receipt in receipts:
-            fh.write(json.dumps(receipt, default=_json_default) + "\n")
+            fh.write(dumps(receipt, indent=None) + "\n")
     write_json(out / "deployments.json", deployments)
     summary = summarise(prepared, outcome, rows)
     write_json(out / "summary.json", summary)

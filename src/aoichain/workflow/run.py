@@ -73,11 +73,23 @@ class RunResult:
         return self.outcome.rounds
 
 
-def time_scale_for(config: RunConfig, period_s: float, t: float) -> float:
-    """Stream seconds per simulated second: as configured, or ``records_per_slot`` a slot."""
+def time_scale_for(
+    config: RunConfig,
+    period_s: float,
+    t: float,
+    stream_s: float = math.inf,
+    slots: int = 1,
+) -> float:
+    """Stream seconds per simulated second.
+
+    As configured; otherwise ``records_per_slot`` records a slot, shrunk if
+    needed so that ``slots`` slots fit in the shortest stream (``stream_s``
+    seconds): a run past the end of its data would train on a frozen cache.
+    """
     if config.data.time_scale is not None:
         return config.data.time_scale
-    return max(1.0, config.data.records_per_slot * period_s / t)
+    wanted = max(1.0, config.data.records_per_slot * period_s / t)
+    return min(wanted, stream_s / (slots * t))
 
 
 def warmup_slots_for(contract: Contract, market: Market) -> int:
@@ -154,9 +166,17 @@ def prepare(config: RunConfig) -> Prepared:
     market, contract = solve_contract(config)
     warmup = warmup_slots_for(contract, market)
     streams = load_streams(config, market, warmup)
+    if any(s.columns != streams[0].columns for s in streams):
+        raise InvalidInput("all streams must have the same sensor columns")
     policies = build_policies(config, streams)
     t = float(market.t)
-    time_scale = time_scale_for(config, float(np.median([s.period for s in streams])), t)
+    time_scale = time_scale_for(
+        config,
+        float(np.median([s.period for s in streams])),
+        t,
+        stream_s=min(float(s.times[-1]) for s in streams),
+        slots=warmup + config.task.rounds,
+    )
     start = warmup * t * time_scale
     visible = [twin_view(s, pol).until(start) for s, pol in zip(streams, policies, strict=True)]
     center, scale = fit_normaliser(visible)
@@ -167,8 +187,6 @@ def prepare(config: RunConfig) -> Prepared:
         center=center,
         scale=scale,
     )
-    if any(s.columns != streams[0].columns for s in streams):
-        raise InvalidInput("all streams must have the same sensor columns")
     workers = build_workers(
         config.task.scheme,
         market,
