@@ -10,12 +10,15 @@ of the payload against a validator-checkpointed state root.
 >>> from aoichain.chain import Ledger, LedgerConfig
 >>> with Ledger.start(LedgerConfig(), n_workers={"P": 2, "V": 2}) as ledger:  # doctest: +SKIP
 ...     task = ledger.publish_task(b"\\x01" * 32, 3, 0.9, [0.5, 1.0], [10, 20], 4)
+...     ledger.relay_task(task)
+...     ledger.enrol("P", 0, task, item=1)
+...     ledger.open_round(task, 0)
 """
 
 from aoichain.chain.client import Receipt
 from aoichain.chain.config import LedgerConfig, TaskSpec
 from aoichain.chain.errors import AttestationRefused, ChainRejected, ChainUnavailable
-from aoichain.chain.ledger import AttestedUpdate, Ledger
+from aoichain.chain.ledger import AttestedUpdate, Ledger, Withdrawal
 
 __all__ = [
     "AttestationRefused",
@@ -26,4 +29,5 @@ __all__ = [
     "LedgerConfig",
     "Receipt",
     "TaskSpec",
+    "Withdrawal",
 ]

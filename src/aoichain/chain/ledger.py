@@ -22,10 +22,25 @@ finish_task/withdraw  M       aggregator / each worker (pull payment)
 reclaim               M       publisher (unspent escrow only)
 ====================  ======  ============================================
 
-Round lifecycle on the subchains: a round takes updates from the moment its
-opening is delivered until its global model is delivered. Updates that reach
-M after the global model was recorded are still accepted and logged (never
-lost) but can no longer be included or paid.
+Design choices, for whoever extends this:
+
+- Rounds count from 0 and open in order on M; each opening is relayed down
+  on its own (:meth:`Ledger.open_round`). A subchain takes updates for a
+  round from the moment its opening is delivered until its global model is
+  delivered. Updates that reach M after the global model was recorded are
+  still accepted and logged (never lost) but can no longer be included or
+  paid.
+- One message per subchain per round carries every record of the round
+  held at the checkpointed block; its nonce is ``(task, round, count)`` and
+  M takes only the records beyond those it already has, so a late batch adds
+  the late records and a repeated batch is refused. M accepts one update per
+  worker per round and each update hash once per round.
+- Every account is funded once at start: on embedded chains in the genesis
+  state, on nodes from the node's unlocked dev account (1,000 ether each,
+  the publisher 1,000,000: larger escrows need a richer publisher).
+- The deployer's first transaction on each chain creates that chain's
+  contract, so all four contracts share one address; only the chain id in
+  every signed digest tells them apart, which the tests check.
 """
 
 from __future__ import annotations
