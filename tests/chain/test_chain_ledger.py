@@ -531,3 +531,17 @@ def test_a_transaction_the_node_refuses_is_a_chain_rejection(ledger: Ledger) -> 
         ledger.client("P").transact(worker_v2, ledger.contract("P"), "enrol", task.task_id, 0)
     assert info.value.chain == "P" and info.value.reason
     ledger.enrol("V", 2, task.task_id, 0)  # the same key still works where it is funded
+
+
+def test_members_sign_only_aoichain_routes(ledger: Ledger) -> None:
+    task = new_task(ledger, enrol={"P": [0]})
+    task.submit("P", 0, 0)
+    env = update_envelope(task, "P")
+    proof = ledger.proof_for(env)
+    member = ledger.committee_members[0]
+    fake_source = Envelope(**{**env.__dict__, "src_contract": ledger.relayer})
+    with pytest.raises(IntegrityError, match="source is not aoichain's contract"):
+        member.attest(fake_source, proof)
+    to_v = Envelope(**{**env.__dict__, "dst_key": "V", "dst_chain_id": ledger.chain_id("V")})
+    with pytest.raises(IntegrityError, match="no UpdateBatch goes P -> V"):
+        member.attest(to_v, proof)

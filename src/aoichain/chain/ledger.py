@@ -202,8 +202,10 @@ class Ledger:
         self._contracts: dict[str, Contract] = {
             k: clients[k].contract(load(CONTRACT_OF[k]), addresses[k]) for k in CHAIN_KEYS
         }
+        routes = {nodes[k].chain_id: (k, addresses[k]) for k in CHAIN_KEYS}
         self._members = [
-            CommitteeMember(s, clients["R"], self._contracts["R"]) for s in parties.committee
+            CommitteeMember(s, clients["R"], self._contracts["R"], routes)
+            for s in parties.committee
         ]
         self._validators = {
             k: [Validator(s, nodes[k]) for s in vs] for k, vs in parties.validators.items()

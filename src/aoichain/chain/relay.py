@@ -23,7 +23,7 @@ Messages are batched: one per subchain per round for update records
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +104,7 @@ class OutboxMessage:
 
 
 Body = UpdateBatch | OutboxMessage
+SUBCHAINS = ("P", "V")
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,37 @@ class Validator:
 class CommitteeMember:
     """A relay committee member: signs a message only after proving it against R's checkpoint."""
 
-    def __init__(self, signer: Signer, relay: ChainClient, relay_contract: Contract):
+    def __init__(
+        self,
+        signer: Signer,
+        relay: ChainClient,
+        relay_contract: Contract,
+        contracts: Mapping[int, tuple[str, str]],
+    ):
+        """``contracts`` maps each chain id to its key and aoichain contract address."""
         self.signer = signer
         self._relay = relay
         self._relay_contract = relay_contract
+        self._contracts = {cid: (key, addr.lower()) for cid, (key, addr) in contracts.items()}
+
+    def _check_route(self, envelope: Envelope) -> None:
+        src = self._contracts.get(envelope.src_chain_id)
+        dst = self._contracts.get(envelope.dst_chain_id)
+        if src is None or src[1] != envelope.src_contract.lower():
+            raise IntegrityError(f"member {self.address}: the source is not aoichain's contract")
+        if dst is None or dst[1] != envelope.dst_contract.lower():
+            raise IntegrityError(
+                f"member {self.address}: the destination is not aoichain's contract"
+            )
+        if isinstance(envelope.body, UpdateBatch):
+            allowed = src[0] in SUBCHAINS and dst[0] == "M"
+        else:
+            allowed = src[0] == "M" and dst[0] in SUBCHAINS
+        if not allowed:
+            raise IntegrityError(
+                f"member {self.address}: no {type(envelope.body).__name__} goes "
+                f"{src[0]} -> {dst[0]}"
+            )
 
     @property
     def address(self) -> str:
@@ -191,10 +219,13 @@ class CommitteeMember:
         Raises
         ------
         IntegrityError
-            If the source block is not checkpointed on R, the proof does not
+            If the route is not one of aoichain's (P, V -> M for update
+            batches, M -> P, V for outbox messages, between the deployed
+            contracts), the source block is not checkpointed on R, the proof does not
             verify against its state root, the proof is of another contract,
             or the proven storage differs from what the body asserts.
         """
+        self._check_route(envelope)
         _block_hash, state_root = self._relay.call(
             self._relay_contract, "checkpoint", envelope.src_chain_id, envelope.src_block
         )
