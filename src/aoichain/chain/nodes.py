@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -147,10 +148,31 @@ def find_anvil() -> Path:
     )
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    if sys.platform.startswith("linux"):
+PR_SET_PDEATHSIG = 1
+
+
+def _death_signal_setter() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when the starting thread dies.
+
+    Only on Linux and from the main thread (the death signal follows the
+    thread that forked, so a worker thread's exit would kill the node). libc
+    is loaded here, in the parent, so the child only makes one system call.
+    """
+    if (
+        not sys.platform.startswith("linux")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return None
+    try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        return None
+    prctl = libc.prctl
+
+    def set_death_signal() -> None:  # pragma: no cover - runs in the child
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_death_signal
 
 
 _LISTENING = re.compile(r"Listening on ([0-9.]+):(\d+)")
@@ -198,7 +220,7 @@ class AnvilProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_death_signal_setter(),
             )
 
     def wait_ready(self) -> str:
