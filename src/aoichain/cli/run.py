@@ -183,12 +183,15 @@ def compare(
         console.print_json(dumps(rows))
         return
     table = Table(title="aoichain compare")
-    columns = ["scheme", "final_accuracy", "mean_aoi_s", "sp_utility_measured", "paid_wei"]
-    for col in columns:
-        table.add_column(col.replace("_", " "), justify="right")
+    for col in ("scheme", "final accuracy", "mean AoI (s)", "SP utility", "paid (ETH)"):
+        table.add_column(col, justify="right")
     for row in rows:
         table.add_row(
-            *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns)
+            str(row["scheme"]),
+            f"{row['final_accuracy']:.4f}",
+            f"{row['mean_aoi_s']:.2f}",
+            f"{row['sp_utility_measured']:.1f}",
+            f"{row['paid_wei'] / 10**18:.4f}",
         )
     console.print(table)
     console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")
