@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chain_helpers import sha
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -25,7 +26,6 @@ from aoichain.chain.nodes import AnvilProcess, attach_rpc
 from aoichain.cli import app
 from aoichain.config import build_model
 from aoichain.errors import InvalidInput
-from conftest import sha
 
 # ------------------------------------------------------------- chains up
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chain_helpers import Task, new_task, sha
 
 from aoichain.chain import AttestationRefused, ChainRejected, Ledger
 from aoichain.chain.artifacts import load
@@ -18,7 +19,6 @@ from aoichain.chain.keys import signer, sort_signatures
 from aoichain.chain.proofs import parse_get_proof
 from aoichain.chain.relay import Envelope, UpdateBatch, Validator, collect_signatures
 from aoichain.errors import IntegrityError
-from conftest import Task, new_task, sha
 
 # ------------------------------------------------------------------ helpers
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chain_helpers import new_task, sha
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
@@ -23,7 +24,6 @@ from aoichain.chain.keys import recover, signer
 from aoichain.chain.proofs import StorageProof
 from aoichain.chain.relay import Envelope, UpdateBatch
 from aoichain.errors import IntegrityError
-from conftest import new_task, sha
 
 uint = st.integers(min_value=0, max_value=2**256 - 1)
 small = st.integers(min_value=0, max_value=2**64 - 1)
