@@ -41,8 +41,8 @@ from aoichain.chain.config import CHAIN_NAMES
 from aoichain.chain.errors import ChainUnavailable
 from aoichain.chain.proofs import pyevm_get_proof
 
-#: Where ``npm install`` puts the anvil binary, relative to the project root.
-ANVIL_RELATIVE = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+#: Where ``npm install`` puts the anvil binary (one package per platform), from the project root.
+ANVIL_GLOB = "node_modules/@foundry-rs/anvil-*/bin/anvil"
 #: Every dev account of the anvil nodes we start holds this much ether (funds our accounts).
 ANVIL_DEV_BALANCE_ETH = 10**9
 ANVIL_START_TIMEOUT_S = 20.0
@@ -136,9 +136,9 @@ def find_anvil() -> Path:
         raise ChainUnavailable(f"AOICHAIN_ANVIL={env!r} is not a file.")
     roots = [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]
     for root in roots:
-        candidate = root / ANVIL_RELATIVE
-        if candidate.is_file():
-            return candidate
+        for candidate in sorted(root.glob(ANVIL_GLOB)):
+            if candidate.is_file():
+                return candidate
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
