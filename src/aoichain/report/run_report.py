@@ -50,6 +50,25 @@ def _accuracy_figure(result: RunResult) -> bytes:
     return png_bytes(fig)
 
 
+def _accuracy_vs_aoi_figure(results: Mapping[str, RunResult]) -> bytes:
+    """Each round's accuracy against its requests' mean AoI, one colour per run."""
+    fig = new_figure(1, panel_size=(6.0, 3.8))
+    ax = fig.axes[0]
+    for k, (label, result) in enumerate(results.items()):
+        ax.scatter(
+            [r.mean_aoi for r in result.rounds],
+            [r.accuracy for r in result.rounds],
+            color=PALETTE[k % len(PALETTE)],
+            label=label,
+            s=18,
+        )
+    ax.set_xlabel("mean AoI of the round's requests (s)")
+    ax.set_ylabel("accuracy of the new global model")
+    ax.set_title("accuracy against freshness")
+    ax.legend(fontsize=8)
+    return png_bytes(fig)
+
+
 def _aoi_figure(rows: Sequence[Mapping[str, Any]]) -> bytes:
     fig = new_figure(2, panel_size=(6.4, 3.8))
     x = np.arange(len(rows))
@@ -174,6 +193,11 @@ def run_document(result: RunResult) -> Document:
         FigureBlock(
             _accuracy_figure(result), "accuracy.png", "Global model and freshness by round."
         ),
+        FigureBlock(
+            _accuracy_vs_aoi_figure({cfg.task.scheme: result}),
+            "accuracy-aoi.png",
+            "Each round's accuracy against the mean AoI of the data it was trained on.",
+        ),
         Heading("Freshness: the slot clock against the closed forms"),
         FigureBlock(
             _aoi_figure(rows),
@@ -279,6 +303,11 @@ def write_comparison_report(
                 png_bytes(line_panels({"accuracy": curves}, xlabel="round", ylabel="accuracy")),
                 "accuracy.png",
                 "Accuracy by round under each scheme.",
+            ),
+            FigureBlock(
+                _accuracy_vs_aoi_figure(results),
+                "accuracy-aoi.png",
+                "Each round's accuracy against the mean AoI of its requests, per scheme.",
             ),
         ],
     )
