@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     drifted = []
     for name in CONTRACTS:
-        text = artifact_text(compile_contract(name))
+        text = artifact_text(compile_contract(name, CONTRACTS_DIR))
         path = CONTRACTS_DIR / f"{name}.json"
         if args.check:
             if not path.is_file() or path.read_text() != text:
