@@ -225,3 +225,41 @@ def test_a_run_on_skab_streams(tmp_path: Path) -> None:
     assert not twin.streams[0].mask[col]
     assert (twin.streams[0].values[:, col] == 0).all()
     assert result.rounds[-1].accepted == 4
+
+
+@pytest.mark.anvil
+@pytest.mark.skipif(not ANVIL.exists(), reason="anvil is installed by `npm install`")
+def test_runs_on_nodes_that_already_run(tmp_path: Path) -> None:
+    """`aoichain chains up` in one process; two tasks attach to its deployments.json."""
+    import signal
+    import subprocess
+    import sys
+
+    nodes = tmp_path / "nodes"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "aoichain", "chains", "up", "--out", str(nodes)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deployments = nodes / "deployments.json"
+        for _ in range(600):  # bounded wait for the nodes, not a timing assertion
+            if deployments.exists() or up.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert deployments.exists(), up.stderr.read().decode() if up.stderr else ""
+        overrides = {
+            **SMALL,
+            "task": {**SMALL["task"], "rounds": 2},
+            "chain": {"backend": "rpc", "rpc_file": str(deployments)},
+        }
+        first = run_task(load_run_config(overrides=overrides), tmp_path / "first")
+        second = run_task(load_run_config(overrides=overrides), tmp_path / "second")
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=30)
+    assert second.outcome.task_id == first.outcome.task_id + 1
+    for result in (first, second):
+        assert result.outcome.paid_wei == result.outcome.credited_wei
+        assert result.deployments["chains"]["M"]["rpc_url"].startswith("http://127.0.0.1:")
+    assert up.returncode == 0

@@ -130,6 +130,14 @@ class ChainSettings(_Frozen):
     threshold: int = Field(default=3, ge=1, le=64)
     subchain_validators: int = Field(default=3, ge=1, le=64)
     subchain_threshold: int = Field(default=2, ge=1, le=64)
+    key_seed: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Derives every account and committee key. Separate from the task's seed, so "
+            "runs with any seed attach to nodes deployed by `aoichain chains up`."
+        ),
+    )
 
     @model_validator(mode="after")
     def _quorums(self) -> ChainSettings:

@@ -219,7 +219,7 @@ def ledger_config(config: RunConfig) -> LedgerConfig:
         threshold=c.threshold,
         subchain_validators=c.subchain_validators,
         subchain_threshold=c.subchain_threshold,
-        seed=config.task.seed,
+        seed=c.key_seed,
     )
 
 

@@ -169,6 +169,7 @@ class FederatedTask:
             delivered=np.zeros((rounds, m), dtype=bool),
         )
         self.credited = [0] * m
+        self.earned_before = [0] * m
         self.reward_wei_per_round = [
             round(float(r) * market.t * config.task.wei_per_reward_unit) for r in contract.reward
         ]
@@ -378,35 +379,36 @@ class FederatedTask:
         checks: list[str] = []
         paid = []
         for w in self.workers:
-            earned = self.ledger.earned(w.address)
+            earned = self.ledger.earned(w.address) - self.earned_before[w.index]
             if earned != self.credited[w.index]:
                 raise IntegrityError(
-                    f"worker {w.label}: chain says {earned} wei earned, run credited "
-                    f"{self.credited[w.index]}"
+                    f"worker {w.label}: chain says {earned} wei earned in this task, run "
+                    f"credited {self.credited[w.index]}"
                 )
-            if earned == 0:
+            owed = self.ledger.withdrawable(w.address)
+            if owed == 0:
                 paid.append(0)
                 continue
             before = self.ledger.balance("M", w.address)
             got, fee = self.ledger.withdraw(w.address)
             after = self.ledger.balance("M", w.address)
-            if got != earned or after - before != got - fee:
+            if got != owed or got < earned or after - before != got - fee:
                 raise IntegrityError(
                     f"worker {w.label}: balance moved {after - before} wei, expected "
                     f"{got} paid less {fee} gas"
                 )
             paid.append(got)
-        budget = self.budget_wei
+        budget, earned = self.budget_wei, sum(self.credited)
         # The contract refuses an empty reclaim; with every worker at the top reward
         # for every round (e.g. flat) the whole escrow was earned.
-        reclaimed = self.ledger.reclaim(self.task_id) if budget > sum(self.credited) else 0
-        if reclaimed != budget - sum(paid):
+        reclaimed = self.ledger.reclaim(self.task_id) if budget > earned else 0
+        if reclaimed != budget - earned:
             raise IntegrityError(
                 f"publisher reclaimed {reclaimed} wei, expected escrow {budget} less "
-                f"{sum(paid)} paid"
+                f"{earned} earned"
             )
         checks.append(f"{sum(1 for p in paid if p)} withdrawals match the chain's credits")
-        checks.append(f"escrow {budget} wei = paid {sum(paid)} + reclaimed {reclaimed}")
+        checks.append(f"escrow {budget} wei = earned {earned} + reclaimed {reclaimed}")
         self.phases.ledger += time.perf_counter() - started
         return paid, reclaimed, checks
 
@@ -422,6 +424,8 @@ class FederatedTask:
         self.global_blob = init_model(self.spec, self.config.task.seed)
         self.global_sha = self.store.put(self.global_blob)
         initial = self.evaluate(0)
+        # The ledger may have run tasks before: credits are counted from here.
+        self.earned_before = [self.ledger.earned(w.address) for w in self.workers]
         self.publish()
         self.allocate()
         history: list[RoundMetrics] = []
