@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from aoichain.chain import ChainRejected, Ledger
+from aoichain.chain import AttestedUpdate, ChainRejected, Ledger
 from aoichain.errors import IntegrityError
 from aoichain.fl import (
     Dataset,
+    LocalUpdate,
+    Metrics,
     ModelSpec,
     ModelStore,
     SensorStream,
@@ -103,7 +105,7 @@ class TaskOutcome:
     budget_wei: int
     balance_checks: list[str]
     global_sha256: str
-    initial: Any = None
+    initial: Metrics
     rejections: list[dict[str, Any]] = field(default_factory=list)
     phases: Phases = field(default_factory=Phases)
 
@@ -227,7 +229,7 @@ class FederatedTask:
         ]
         return concat_datasets(parts), age, delay, data_time
 
-    def train(self, round_no: int) -> list[tuple[Worker, Any]]:
+    def train(self, round_no: int) -> list[tuple[Worker, LocalUpdate]]:
         """Step c: every enrolled worker trains the global model on its cache."""
         started = time.perf_counter()
         trained = []
@@ -251,7 +253,7 @@ class FederatedTask:
         self.phases.training += time.perf_counter() - started
         return trained
 
-    def upload(self, round_no: int, trained: list[tuple[Worker, Any]]) -> int:
+    def upload(self, round_no: int, trained: list[tuple[Worker, LocalUpdate]]) -> int:
         """Step d: blobs to the model store, update records to each worker's subchain.
 
         Returns the number of updates the subchains rejected.
@@ -279,10 +281,10 @@ class FederatedTask:
         self.phases.ledger += time.perf_counter() - started
         return rejected
 
-    def relay(self, round_no: int) -> list[Any]:
+    def relay(self, round_no: int) -> list[AttestedUpdate]:
         """Step e: checkpoints, committee attestations, update records accepted on M."""
         started = time.perf_counter()
-        attested = []
+        attested: list[AttestedUpdate] = []
         if self.config.faults.lying_relayer == round_no:
             known = len(self.ledger.refusals)
             attested += self.ledger.relay_updates(self.task_id, round_no, lying_relayer=True)
@@ -300,7 +302,7 @@ class FederatedTask:
         self.phases.relaying += time.perf_counter() - started
         return attested
 
-    def aggregate(self, round_no: int, attested: Sequence[Any]) -> tuple[int, int]:
+    def aggregate(self, round_no: int, attested: Sequence[AttestedUpdate]) -> tuple[int, int]:
         """Step f: aggregate exactly the attested updates whose blobs verify; record on M.
 
         Returns (accepted, rejected).
@@ -348,7 +350,7 @@ class FederatedTask:
         self.ledger.close_round(self.task_id, round_no)
         self.phases.ledger += time.perf_counter() - started
 
-    def evaluate(self, round_no: int) -> Any:
+    def evaluate(self, round_no: int) -> Metrics:
         """Quality of the global model on the current records of every stream.
 
         Before round 0 has trained, this scores the untrained model: the
@@ -503,7 +505,12 @@ class FederatedTask:
             {"round": round_no, "worker": worker.label, "where": where, "reason": reason}
         )
 
-    def _lost(self, round_no: int, trained: Sequence[Any], attested: Sequence[Any]) -> int:
+    def _lost(
+        self,
+        round_no: int,
+        trained: Sequence[tuple[Worker, LocalUpdate]],
+        attested: Sequence[AttestedUpdate],
+    ) -> int:
         """Updates recorded on a subchain that never reached M attested (e.g. a lying relayer)."""
         seen = {bytes(a.update_sha256) for a in attested}
         missing = 0
