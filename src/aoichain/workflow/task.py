@@ -171,6 +171,7 @@ class FederatedTask:
             delivered=np.zeros((rounds, m), dtype=bool),
         )
         self.credited = [0] * m
+        self.data_time = np.full(m, np.nan)
         self.earned_before = [0] * m
         self.reward_wei_per_round = [
             round(float(r) * market.t * config.task.wei_per_reward_unit) for r in contract.reward
@@ -237,7 +238,7 @@ class FederatedTask:
         for w in self.workers:
             if w.item < 0:
                 continue
-            dataset, age, delay, _ = self.cache_of(w, round_no)
+            dataset, age, delay, self.data_time[w.index] = self.cache_of(w, round_no)
             self.requests.aoi[round_no, w.index] = age
             self.requests.latency[round_no, w.index] = delay
             if len(dataset) == 0:
@@ -260,7 +261,6 @@ class FederatedTask:
         """
         started = time.perf_counter()
         rejected = 0
-        data_stamp = int(self.slot_of(round_no) * self.market.t)
         for w, update in trained:
             self.store.put(update.blob, expected=update.sha256)
             if self.config.faults.tamper_blob == (round_no, w.index):
@@ -273,7 +273,8 @@ class FederatedTask:
                     round_no,
                     update.sha256,
                     update.samples,
-                    data_stamp,
+                    # When the cache was sensed, in simulated seconds of the slot clock.
+                    round(float(self.data_time[w.index])),
                 )
             except ChainRejected as exc:
                 rejected += 1
