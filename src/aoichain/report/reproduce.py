@@ -263,8 +263,8 @@ def _noop(_: str) -> None:
 
 
 def _market(config: ReproduceConfig, formulas: FormulaSet, **overrides: Any) -> Market:
-    # Built afresh (and so validated) for every point of a sweep: a Market caches
-    # values derived from a and alpha, which model_copy(update=...) would carry over stale.
+    # Built afresh (and so validated) for every point of a sweep, from the paper's
+    # defaults plus this report's a, alpha and Table I's bound on c.
     values: dict[str, Any] = {
         "formulas": formulas,
         "a": config.a,
