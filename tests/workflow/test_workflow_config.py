@@ -74,3 +74,10 @@ def test_config_is_frozen() -> None:
     cfg = RunConfig()
     with pytest.raises(ValueError, match="frozen"):
         cfg.task.rounds = 3  # type: ignore[misc]
+
+
+def test_limits_follow_the_contracts() -> None:
+    with pytest.raises(InvalidInput, match=r"'workers\.physical'"):
+        load_run_config(overrides={"workers": {"physical": 129}})
+    with pytest.raises(InvalidInput, match=r"'chain\.committee_size'"):
+        load_run_config(overrides={"chain": {"committee_size": 33, "threshold": 3}})

@@ -263,3 +263,13 @@ def test_runs_on_nodes_that_already_run(tmp_path: Path) -> None:
         assert result.outcome.paid_wei == result.outcome.credited_wei
         assert result.deployments["chains"]["M"]["rpc_url"].startswith("http://127.0.0.1:")
     assert up.returncode == 0
+
+
+def test_a_menu_the_chain_cannot_hold_fails_before_any_chain(tmp_path: Path) -> None:
+    """The main contract holds at most 16 menu items: refused while preparing."""
+    from aoichain.errors import InvalidInput
+
+    out = tmp_path / "run"
+    with pytest.raises(InvalidInput, match=r"'menu_f' parameter of TaskSpec.*at most 16"):
+        run_task(load_run_config(overrides={**SMALL, "market": {"types": 17}}), out)
+    assert not out.exists()

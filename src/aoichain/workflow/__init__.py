@@ -7,8 +7,8 @@
 
 from aoichain.workflow.compare import compare_schemes
 from aoichain.workflow.config import SCHEMES, RunConfig, config_to_toml, load_run_config
-from aoichain.workflow.run import Prepared, RunResult, prepare, run_task
-from aoichain.workflow.task import FederatedTask, RoundMetrics, TaskOutcome
+from aoichain.workflow.run import RunResult, prepare, run_task
+from aoichain.workflow.task import FederatedTask, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.workers import Worker
 
 __all__ = [

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aoichain.chain.config import MAX_SET_SIZE
 from aoichain.config import describe_validation_error, load_toml
 from aoichain.errors import InvalidInput
 from aoichain.fl import ModelSpec, TrainConfig
@@ -46,7 +47,12 @@ class TaskSettings(_Frozen):
 class WorkerSettings(_Frozen):
     """The IIoT nodes of the physical space; each has one virtual twin."""
 
-    physical: int = Field(default=10, ge=1, le=500, description="IIoT nodes (= virtual twins).")
+    physical: int = Field(
+        default=10,
+        ge=1,
+        le=128,
+        description="IIoT nodes (= virtual twins); a subchain batch holds at most 128 records.",
+    )
     virtual_augment: bool = Field(
         default=True, description="Twins add data generated in the virtual space."
     )
@@ -126,10 +132,10 @@ class ChainSettings(_Frozen):
 
     backend: Literal["embedded", "anvil", "rpc"] = "embedded"
     rpc_file: str | None = Field(default=None, description="deployments.json of running nodes.")
-    committee_size: int = Field(default=5, ge=1, le=64)
-    threshold: int = Field(default=3, ge=1, le=64)
-    subchain_validators: int = Field(default=3, ge=1, le=64)
-    subchain_threshold: int = Field(default=2, ge=1, le=64)
+    committee_size: int = Field(default=5, ge=1, le=MAX_SET_SIZE)
+    threshold: int = Field(default=3, ge=1, le=MAX_SET_SIZE)
+    subchain_validators: int = Field(default=3, ge=1, le=MAX_SET_SIZE)
+    subchain_threshold: int = Field(default=2, ge=1, le=MAX_SET_SIZE)
     key_seed: int = Field(
         default=0,
         ge=0,

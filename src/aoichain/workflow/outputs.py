@@ -23,7 +23,7 @@ from aoichain.workflow.config import config_to_toml
 from aoichain.workflow.task import TaskOutcome, mean_finite
 
 if TYPE_CHECKING:
-    from aoichain.workflow.run import Prepared
+    from aoichain.workflow.task import Prepared
 
 
 def satisfaction(

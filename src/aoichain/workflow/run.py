@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from aoichain.chain import Ledger, LedgerConfig
-from aoichain.config import describe_validation_error
+from aoichain.chain import Ledger, LedgerConfig, TaskSpec
+from aoichain.config import build_model, describe_validation_error
 from aoichain.errors import InvalidInput
 from aoichain.fl import (
     GeneratorConfig,
@@ -37,23 +37,8 @@ from aoichain.incentive import Contract, Market, solve
 from aoichain.incentive.flat import flat_contract
 from aoichain.workflow.config import RunConfig
 from aoichain.workflow.outputs import write_run_folder
-from aoichain.workflow.task import FederatedTask, RoundMetrics, TaskOutcome
+from aoichain.workflow.task import FederatedTask, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.workers import Worker, build_workers
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Everything validated and computed before the chains are touched."""
-
-    config: RunConfig
-    market: Market
-    contract: Contract
-    streams: list[SensorStream]
-    policies: list[PrivacyPolicy]
-    workers: list[Worker]
-    spec: ModelSpec
-    time_scale: float
-    warmup_slots: int
 
 
 @dataclass(frozen=True)
@@ -196,6 +181,18 @@ def prepare(config: RunConfig) -> Prepared:
         seed=config.task.seed,
         virtual_augment=config.workers.virtual_augment,
     )
+    task = build_model(
+        TaskSpec,
+        {
+            "model_spec_hash": spec.sha256(),
+            "rounds": config.task.rounds,
+            "target_accuracy": config.task.target_accuracy,
+            "menu_f": [float(f) for f in contract.f],
+            "menu_reward_wei_per_round": reward_wei_per_round(config, market, contract),
+            "max_workers": len(workers),
+        },
+        source="the task to post on the main chain",
+    )
     return Prepared(
         config=config,
         market=market,
@@ -206,7 +203,18 @@ def prepare(config: RunConfig) -> Prepared:
         spec=spec,
         time_scale=time_scale,
         warmup_slots=warmup,
+        task=task,
     )
+
+
+def reward_wei_per_round(config: RunConfig, market: Market, contract: Contract) -> list[int]:
+    """Each item's reward for one round (one slot of ``t`` seconds), in wei.
+
+    The contract's ``R`` is a rate, like the cost ``f / gamma`` it compensates
+    (eq. 10), so one round of ``t`` seconds earns ``R t`` reward units.
+    """
+    unit = config.task.wei_per_reward_unit
+    return [round(float(r) * float(market.t) * unit) for r in contract.reward]
 
 
 def ledger_config(config: RunConfig) -> LedgerConfig:
@@ -271,21 +279,8 @@ def run_task(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         store = ModelStore(out / "store")
-        task = FederatedTask(
-            config,
-            prepared.market,
-            prepared.contract,
-            workers,
-            prepared.streams,
-            prepared.spec,
-            ledger,
-            store,
-            time_scale=prepared.time_scale,
-            warmup_slots=prepared.warmup_slots,
-            on_round=on_round,
-        )
         status("publishing the task")
-        outcome = task.run()
+        outcome = FederatedTask(prepared, ledger, store, on_round=on_round).run()
         deployments = ledger.deployments()
         receipts = [r.to_dict() for r in ledger.receipts]
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from aoichain.chain import AttestedUpdate, ChainRejected, Ledger
+from aoichain.chain import AttestedUpdate, ChainRejected, Ledger, TaskSpec
 from aoichain.errors import IntegrityError
 from aoichain.fl import (
     Dataset,
@@ -34,6 +34,7 @@ from aoichain.fl import (
     Metrics,
     ModelSpec,
     ModelStore,
+    PrivacyPolicy,
     SensorStream,
     TrainConfig,
     aggregate,
@@ -47,6 +48,27 @@ from aoichain.incentive import Contract, Market
 from aoichain.incentive.simulation import request_aoi_latency
 from aoichain.workflow.config import RunConfig
 from aoichain.workflow.workers import Worker
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything validated and computed before the chains are touched.
+
+    ``task`` is the task exactly as it will be posted on M (menu in wei per
+    round, escrow), validated against the contracts' limits here, so a
+    menu or a worker count the chain cannot hold fails before any deployment.
+    """
+
+    config: RunConfig
+    market: Market
+    contract: Contract
+    streams: list[SensorStream]
+    policies: list[PrivacyPolicy]
+    workers: list[Worker]
+    spec: ModelSpec
+    time_scale: float
+    warmup_slots: int
+    task: TaskSpec
 
 
 @dataclass(frozen=True)
@@ -115,17 +137,11 @@ class FederatedTask:
 
     Parameters
     ----------
-    config : RunConfig
-        The validated run configuration.
-    market, contract : Market, Contract
-        The market the publisher solved and the menu it offers.
-    workers : sequence of Worker
-        Physical workers first, then their twins; each with its private type,
-        chosen item and the stream it sees.
-    streams : sequence of SensorStream
-        The nodes' full streams (evaluation reads their current records).
-    spec : ModelSpec
-        The model every worker trains.
+    prepared : Prepared
+        The validated config, market, menu, workers (physical first, then
+        their twins, with their private types, items and streams), the
+        nodes' full streams (evaluation reads their current records), the
+        model spec, the clock's scale and the task as posted on M.
     ledger : Ledger
         The four chains, already started.
     store : ModelStore
@@ -136,35 +152,29 @@ class FederatedTask:
 
     def __init__(
         self,
-        config: RunConfig,
-        market: Market,
-        contract: Contract,
-        workers: Sequence[Worker],
-        streams: Sequence[SensorStream],
-        spec: ModelSpec,
+        prepared: Prepared,
         ledger: Ledger,
         store: ModelStore,
-        time_scale: float,
-        warmup_slots: int,
         on_round: Callable[[RoundMetrics], None] | None = None,
     ) -> None:
-        self.config = config
-        self.market = market
-        self.contract = contract
-        self.workers = list(workers)
-        self.streams = list(streams)
-        self.spec = spec
+        self.config = prepared.config
+        self.market = prepared.market
+        self.contract = prepared.contract
+        self.workers = list(prepared.workers)
+        self.streams = list(prepared.streams)
+        self.spec = prepared.spec
+        self.time_scale = prepared.time_scale
+        self.warmup_slots = prepared.warmup_slots
+        self.task = prepared.task
         self.ledger = ledger
         self.store = store
-        self.time_scale = time_scale
-        self.warmup_slots = warmup_slots
         self.on_round = on_round
         self.phases = Phases()
         self.task_id = -1
         self.global_blob = b""
         self.global_sha = b""
         self.rejections: list[dict[str, Any]] = []
-        rounds, m = config.task.rounds, len(self.workers)
+        rounds, m = self.config.task.rounds, len(self.workers)
         self.requests = RequestLog(
             aoi=np.full((rounds, m), np.nan),
             latency=np.full((rounds, m), np.nan),
@@ -173,23 +183,14 @@ class FederatedTask:
         self.credited = [0] * m
         self.data_time = np.full(m, np.nan)
         self.earned_before = [0] * m
-        self.reward_wei_per_round = [
-            round(float(r) * market.t * config.task.wei_per_reward_unit) for r in contract.reward
-        ]
+        self.reward_wei_per_round = list(self.task.menu_reward_wei_per_round)
 
     # -- steps a and b ----------------------------------------------------------------
 
     def publish(self) -> int:
         """Step a: post the task, its menu and the escrow on the main chain."""
         started = time.perf_counter()
-        self.task_id = self.ledger.publish_task(
-            model_spec_hash=self.spec.sha256(),
-            rounds=self.config.task.rounds,
-            target_accuracy=self.config.task.target_accuracy,
-            menu_f=[float(f) for f in self.contract.f],
-            menu_reward_wei_per_round=self.reward_wei_per_round,
-            max_workers=len(self.workers),
-        )
+        self.task_id = self.ledger.publish_task(**self.task.model_dump())
         self.phases.ledger += time.perf_counter() - started
         return self.task_id
 
@@ -418,7 +419,7 @@ class FederatedTask:
     @property
     def budget_wei(self) -> int:
         """The escrow the task locks: every worker at the best reward, every round."""
-        return len(self.workers) * max(self.reward_wei_per_round) * self.config.task.rounds
+        return self.task.escrow_wei
 
     # -- the loop ---------------------------------------------------------------------
 
