@@ -273,3 +273,38 @@ def test_a_menu_the_chain_cannot_hold_fails_before_any_chain(tmp_path: Path) -> 
     with pytest.raises(InvalidInput, match=r"'menu_f' parameter of TaskSpec.*at most 16"):
         run_task(load_run_config(overrides={**SMALL, "market": {"types": 17}}), out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"market": {"alpha": 2}}, "'alpha' parameter of Market in [market]"),
+        ({"market": {"bogus": 1}}, "'bogus' parameter of Market in [market]"),
+        ({"market": {"types": 0}}, "number of types must be an integer >= 1"),
+        ({"privacy": {"sensitive_columns": ["nope"]}}, "unknown column(s) ['nope']"),
+        (
+            {"privacy": {"nodes": [{"node": 0, "sensitive_rules": [{"column": "x", "op": "~"}]}]}},
+            "PrivacyPolicy in [privacy] (node 0)",
+        ),
+        ({"data": {"generator": {"period_s": -1}}}, "'period_s' parameter of GeneratorConfig"),
+    ],
+)
+def test_bad_tables_are_named_before_anything_runs(
+    overrides: dict[str, Any], needle: str, tmp_path: Path
+) -> None:
+    from aoichain.errors import InvalidInput
+
+    out = tmp_path / "run"
+    with pytest.raises(InvalidInput) as info:
+        run_task(load_run_config(overrides={**SMALL, **overrides}), out)
+    assert needle in str(info.value)
+    assert not out.exists()
+
+
+def test_the_default_market_is_the_papers() -> None:
+    from aoichain.incentive import Market
+    from aoichain.workflow.run import solve_contract
+
+    market, contract = solve_contract(load_run_config())
+    assert market == Market.paper_default(workers=20)
+    assert contract.scheme == "CA" and contract.method == "integer"

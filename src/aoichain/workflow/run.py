@@ -33,7 +33,7 @@ from aoichain.fl import (
     read_stream_folder,
     twin_view,
 )
-from aoichain.incentive import Contract, Market, solve
+from aoichain.incentive import Contract, Market, equal_types, solve
 from aoichain.incentive.flat import flat_contract
 from aoichain.workflow.config import RunConfig
 from aoichain.workflow.outputs import write_run_folder
@@ -129,8 +129,9 @@ def build_policies(config: RunConfig, streams: list[SensorStream]) -> list[Priva
             }
         try:
             policy = PrivacyPolicy.model_validate(values)
-        except ValueError as exc:
-            raise InvalidInput(f"privacy policy of node {i}: {exc}") from None
+        except ValidationError as err:
+            where = f"[privacy] (node {i})"
+            raise InvalidInput(describe_validation_error(err, "PrivacyPolicy", where)) from None
         policy.check_columns(stream.columns)
         policies.append(policy)
     return policies
@@ -138,8 +139,12 @@ def build_policies(config: RunConfig, streams: list[SensorStream]) -> list[Priva
 
 def solve_contract(config: RunConfig) -> tuple[Market, Contract]:
     """The market of the run (M = 2 x nodes) and the menu the publisher offers."""
-    overrides = {**config.market, "workers": config.n_workers}
-    market = Market.paper_default(**overrides)
+    values = Market.paper_default().model_dump()
+    overrides = dict(config.market)
+    if "types" in overrides:
+        values["gammas"], values["probs"] = equal_types(overrides.pop("types"))
+    values.update(overrides, workers=config.n_workers)
+    market = Market.from_mapping(values, source="[market]")
     method = config.task.contract_method
     if config.task.scheme == "flat":
         return market, flat_contract(market, method=method)
