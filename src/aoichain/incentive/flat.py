@@ -14,10 +14,13 @@ comparison of the federated run.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from aoichain.incentive.contract import Contract, build_contract
+from aoichain.incentive.errors import InvalidMarket
 from aoichain.incentive.market import DEFAULT_C_MAX_INTEGER, Market, satisfaction
 
 
@@ -33,7 +36,7 @@ def _pooled_objective(market: Market, f: np.ndarray) -> np.ndarray:
     return np.asarray(total - f / market.gamma_array[0])
 
 
-def flat_contract(market: Market, method: str = "exact") -> Contract:
+def flat_contract(market: Market, method: str = "exact", *, c: float | None = None) -> Contract:
     """The best single item ``(f, f / gamma_1)`` offered to every type.
 
     Parameters
@@ -45,13 +48,24 @@ def flat_contract(market: Market, method: str = "exact") -> Contract:
         ``c in {c_min, ..., c_max}`` (``c_max`` defaults to 15); the others
         maximise over the continuous range of ``f`` (the pooled objective is
         concave, so a bounded scalar search is exact).
+    c : float, optional
+        Impose the item's collection slots instead of optimising them (for
+        controlled freshness experiments); must lie in ``[c_min, c_max]``.
 
     Returns
     -------
     Contract
         ``N`` identical items, scheme ``"flat"``.
     """
-    if method == "integer":
+    if c is not None:
+        c_max = market.c_max if market.c_max is not None else math.inf
+        if not market.c_min <= c <= c_max:
+            raise InvalidMarket(
+                f"The 'c' parameter of flat_contract must lie in [{market.c_min}, {c_max}]. "
+                f"Got {c!r} instead."
+            )
+        best = 1.0 / ((c + market.a) * market.t)
+    elif method == "integer":
         c_max = market.c_max if market.c_max is not None else DEFAULT_C_MAX_INTEGER
         cs = np.arange(int(np.ceil(market.c_min)), int(np.floor(c_max)) + 1, dtype=float)
         fs = 1.0 / ((cs + market.a) * market.t)

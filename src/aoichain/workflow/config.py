@@ -38,6 +38,14 @@ class TaskSettings(_Frozen):
         default="integer",
         description="Contract solver; 'integer' gives whole collection slots (the slot clock).",
     )
+    flat_c: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "With scheme 'flat': impose the single item's collection slots instead of the "
+            "best one (a controlled freshness experiment)."
+        ),
+    )
     seed: int = Field(default=0, ge=0, description="Seeds types, data, phases and training.")
     wei_per_reward_unit: int = Field(
         default=10**15, ge=1, description="Wei paid per unit of contract reward per second."

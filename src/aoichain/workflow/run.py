@@ -147,7 +147,7 @@ def solve_contract(config: RunConfig) -> tuple[Market, Contract]:
     market = Market.from_mapping(values, source="[market]")
     method = config.task.contract_method
     if config.task.scheme == "flat":
-        return market, flat_contract(market, method=method)
+        return market, flat_contract(market, method=method, c=config.task.flat_c)
     return market, solve(market, scheme=config.task.scheme, method=method)
 
 
