@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import timeit
 from collections.abc import Callable
 
 import numpy as np
@@ -17,12 +18,8 @@ from aoichain.report.reproduce import ReproduceConfig, compute, write_outputs
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best wall time of ``repeat`` calls, seconds (the least disturbed run)."""
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
 def main() -> None:
