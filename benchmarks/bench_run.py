@@ -45,9 +45,9 @@ def main() -> None:
             f"{inside / rounds:>8.2f}"
         )
     print(
-        f"final accuracy {result.summary['final_accuracy']:.4f}, "
-        f"ROC AUC {result.summary['final_roc_auc']:.4f}, "
-        f"gas {result.summary['gas_total']:,}"
+        f"final accuracy {result.summary.final_accuracy:.4f}, "
+        f"ROC AUC {result.summary.final_roc_auc:.4f}, "
+        f"gas {result.summary.gas_total:,}"
     )
 
 

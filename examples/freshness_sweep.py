@@ -55,12 +55,12 @@ def main() -> None:
             {
                 "c": c,
                 "theta_s": float(result.prepared.contract.theta[0]),
-                "mean_aoi_s": result.summary["mean_aoi_s"],
-                "mean_latency_s": result.summary["mean_latency_s"],
+                "mean_aoi_s": result.summary.mean_aoi_s,
+                "mean_latency_s": result.summary.mean_latency_s,
                 "mean_accuracy": float(accuracy.mean()),
                 "final_accuracy": float(accuracy[-1]),
-                "final_roc_auc": result.summary["final_roc_auc"],
-                "paid_wei": result.summary["paid_wei"],
+                "final_roc_auc": result.summary.final_roc_auc,
+                "paid_wei": result.summary.paid_wei,
             }
         )
         print(

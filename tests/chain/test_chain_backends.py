@@ -51,7 +51,7 @@ def test_chains_up_writes_deployments_the_rpc_backend_attaches_to(tmp_path: Path
         )
 
         with pytest.raises(ChainUnavailable, match="committee"):
-            Ledger.start(LedgerConfig(backend="rpc", rpc_file=file, seed=1), n_workers={"P": 1})
+            Ledger.start(LedgerConfig(backend="rpc", rpc_file=file, key_seed=1), n_workers={"P": 1})
 
         cfg = LedgerConfig(backend="rpc", rpc_file=file)
         with Ledger.start(cfg, n_workers={"P": 1, "V": 1}) as ledger:

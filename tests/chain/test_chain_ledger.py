@@ -200,7 +200,7 @@ def test_update_message_needs_k_distinct_committee_signatures(
     digest = env.digest()
     signers = [ledger.parties.committee[i] for i in members]
     if outsider:
-        signers.append(signer(ledger.config.seed, "outsider"))
+        signers.append(signer(ledger.config.key_seed, "outsider"))
     with rejected(reason):
         deliver_updates(ledger, env, signed_by(signers, digest))
     deliver_updates(ledger, env, committee_sigs(ledger, digest, [0, 1, 2]))  # nothing half-written

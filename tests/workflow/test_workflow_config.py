@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from aoichain.errors import InvalidInput
+from aoichain.incentive import Market
 from aoichain.workflow import RunConfig, config_to_toml, load_run_config
 
 
@@ -14,7 +15,7 @@ def test_defaults_need_no_file() -> None:
     assert cfg.workers.physical == 10 and cfg.n_workers == 20
     assert cfg.chain.backend == "embedded"
     assert cfg.data.source == "generator"
-    assert cfg.market == {}
+    assert cfg.market == Market(workers=20)
 
 
 def test_file_then_overrides_win(tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     path.write_text('[task]\nrounds = 7\nscheme = "CS"\n[market]\na = 4\n')
     cfg = load_run_config(path, {"task": {"rounds": 3}})
     assert cfg.task.rounds == 3 and cfg.task.scheme == "CS"
-    assert cfg.market == {"a": 4}
+    assert cfg.market == Market(a=4, workers=20)
 
 
 def test_resolved_config_round_trips_through_toml(tmp_path: Path) -> None:
@@ -45,8 +46,10 @@ def test_resolved_config_round_trips_through_toml(tmp_path: Path) -> None:
         ({"task": {"target_accuracy": 1.5}}, "'task.target_accuracy'"),
         ({"workers": {"physical": 0}}, "'workers.physical'"),
         ({"chain": {"backend": "ganache"}}, "'chain.backend'"),
-        ({"chain": {"committee_size": 3, "threshold": 4}}, "threshold must not exceed"),
-        ({"chain": {"backend": "rpc"}}, "needs 'rpc_file'"),
+        ({"chain": {"committee_size": 3, "threshold": 4}}, "threshold must be at most"),
+        ({"chain": {"backend": "rpc"}}, "needs rpc_file"),
+        ({"market": {"alpha": 1.7}}, "'market.alpha'"),
+        ({"market": {"types": 0}}, "market.types"),
         ({"data": {"source": "folder"}}, "needs a 'folder'"),
         ({"market": {"workers": 7}}, "market.workers (7) must equal"),
         ({"privacy": {"nodes": [{"node": 99}]}}, "names node 99"),

@@ -17,7 +17,6 @@ import pytest
 from aoichain.chain import Ledger
 from aoichain.report.run_report import write_run_report
 from aoichain.workflow import RunResult, load_run_config, run_task
-from aoichain.workflow.run import ledger_config
 
 SMALL: dict[str, Any] = {
     "task": {"rounds": 4, "seed": 3, "target_accuracy": 1.0},
@@ -40,7 +39,7 @@ def _run_and_inspect(overrides: dict[str, Any], out: Path) -> tuple[RunResult, d
     """Run on chains the test keeps, and read back what M recorded before stopping them."""
     cfg = load_run_config(overrides=overrides)
     n = cfg.workers.physical
-    with Ledger.start(ledger_config(cfg), n_workers={"P": n, "V": n}) as ledger:
+    with Ledger.start(cfg.chain, n_workers={"P": n, "V": n}) as ledger:
         result = run_task(cfg, out, ledger=ledger)
         main = ledger.contract("M")
         task = result.outcome.task_id
@@ -90,7 +89,7 @@ def test_payments_match_the_runs_accounting(embedded: tuple[RunResult, Any]) -> 
     for w, paid in zip(result.prepared.workers, outcome.paid_wei, strict=True):
         per_round = round(float(rewards[w.item]) * 2.0 * 10**15)
         assert paid == per_round * rounds
-    assert summary["balance_checks"]
+    assert summary.balance_checks
 
 
 def test_the_run_folder_holds_every_promised_file(embedded: tuple[RunResult, Any]) -> None:
@@ -156,7 +155,7 @@ def test_same_seed_same_global_model(embedded: tuple[RunResult, Any], tmp_path: 
 def test_a_tampered_blob_and_a_lying_relayer_are_rejected(tmp_path: Path) -> None:
     overrides = {**SMALL, "faults": {"tamper_blob": [1, 0], "lying_relayer": 2}}
     result, onchain = _run_and_inspect(overrides, tmp_path / "faults")
-    where = {(x["round"], x["where"]) for x in result.summary["rejections"]}
+    where = {(x["round"], x["where"]) for x in result.summary.rejections}
     assert (1, "aggregator") in where
     assert (2, "relay committee") in where
     assert result.rounds[1].accepted == 3 and result.rounds[1].rejected == 1
@@ -278,8 +277,8 @@ def test_a_menu_the_chain_cannot_hold_fails_before_any_chain(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("overrides", "needle"),
     [
-        ({"market": {"alpha": 2}}, "'alpha' parameter of Market in [market]"),
-        ({"market": {"bogus": 1}}, "'bogus' parameter of Market in [market]"),
+        ({"market": {"alpha": 2}}, "'market.alpha' parameter of RunConfig"),
+        ({"market": {"bogus": 1}}, "'market.bogus' parameter of RunConfig"),
         ({"market": {"types": 0}}, "number of types must be an integer >= 1"),
         ({"privacy": {"sensitive_columns": ["nope"]}}, "unknown column(s) ['nope']"),
         (
@@ -303,8 +302,8 @@ def test_bad_tables_are_named_before_anything_runs(
 
 def test_the_default_market_is_the_papers() -> None:
     from aoichain.incentive import Market
-    from aoichain.workflow.run import solve_contract
+    from aoichain.workflow import prepare
 
-    market, contract = solve_contract(load_run_config())
-    assert market == Market.paper_default(workers=20)
-    assert contract.scheme == "CA" and contract.method == "integer"
+    prepared = prepare(load_run_config(overrides={"task": {"rounds": 1}}))
+    assert prepared.market == Market.paper_default(workers=20)
+    assert prepared.contract.scheme == "CA" and prepared.contract.method == "integer"

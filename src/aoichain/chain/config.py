@@ -35,9 +35,11 @@ class LedgerConfig(BaseModel):
     subchain_validators, subchain_threshold
         Each chain's validator set (M, P and V): ``n`` validators, ``k``
         signatures per checkpoint accepted on the relay chain.
-    seed
+    key_seed
         Derives every key (deployer, publisher, aggregator, relayer,
         committee, validators, workers), so a seed names one set of accounts.
+        Separate from a task's seed, so runs of any seed attach to nodes
+        deployed by ``aoichain chains up``.
     chain_ids
         Chain ids for the chains the ledger starts (embedded, anvil); the
         ``rpc`` backend reads them from the nodes.
@@ -51,7 +53,7 @@ class LedgerConfig(BaseModel):
     threshold: int = Field(3, ge=1, le=MAX_SET_SIZE)
     subchain_validators: int = Field(3, ge=1, le=MAX_SET_SIZE)
     subchain_threshold: int = Field(2, ge=1, le=MAX_SET_SIZE)
-    seed: int = Field(0, ge=0)
+    key_seed: int = Field(0, ge=0)
     chain_ids: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CHAIN_IDS))
 
     @model_validator(mode="after")

@@ -139,8 +139,8 @@ class Parties:
 
     @classmethod
     def derive(cls, cfg: LedgerConfig, n_workers: Mapping[str, int]) -> Parties:
-        """The parties for ``cfg.seed`` with ``n_workers[space]`` workers per subchain."""
-        s = cfg.seed
+        """The parties for ``cfg.key_seed`` with ``n_workers[space]`` workers per subchain."""
+        s = cfg.key_seed
         return cls(
             deployer=signer(s, "deployer"),
             publisher=signer(s, "publisher"),
@@ -691,7 +691,7 @@ class Ledger:
         return {
             "format": FORMAT,
             "backend": self.config.backend,
-            "seed": self.config.seed,
+            "seed": self.config.key_seed,
             "compiler": load("main").compiler,
             "committee": {"members": list(self.committee), "threshold": self.config.threshold},
             "chains": chains,
@@ -1008,7 +1008,7 @@ def _check_deployment(
         if members != committee or threshold != cfg.threshold:
             raise ChainUnavailable(
                 f"chain {k}: the deployed relay committee ({threshold} of {len(members)}) is not "
-                f"the one of seed {cfg.seed} with committee_size={cfg.committee_size}, "
+                f"the one of seed {cfg.key_seed} with committee_size={cfg.committee_size}, "
                 f"threshold={cfg.threshold}; attach with the seed and sizes it was deployed with"
             )
     relay = nodes["R"].w3.eth.contract(
@@ -1023,6 +1023,6 @@ def _check_deployment(
         ):
             raise ChainUnavailable(
                 f"chain {key}: the validators registered on the relay chain are not those of seed "
-                f"{cfg.seed} with subchain_validators={cfg.subchain_validators}, "
+                f"{cfg.key_seed} with subchain_validators={cfg.subchain_validators}, "
                 f"subchain_threshold={cfg.subchain_threshold}"
             )

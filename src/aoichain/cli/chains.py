@@ -54,7 +54,7 @@ def up(
     with cli_errors():
         cfg = LedgerConfig(
             backend="anvil",
-            seed=seed,
+            key_seed=seed,
             committee_size=committee_size,
             threshold=threshold,
             subchain_validators=validators,

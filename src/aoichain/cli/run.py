@@ -12,7 +12,14 @@ from rich.table import Table
 from aoichain.cli._app import app, cli_errors, console
 from aoichain.jsonio import dumps
 from aoichain.report.run_report import write_comparison_report, write_run_report
-from aoichain.workflow import SCHEMES, RoundMetrics, compare_schemes, load_run_config, run_task
+from aoichain.workflow import (
+    BUILTIN_SCHEMES,
+    RoundMetrics,
+    RunSummary,
+    compare_schemes,
+    load_run_config,
+    run_task,
+)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="A TOML run config; every value has a default.")
@@ -93,7 +100,7 @@ class _RoundProgress:
         self.progress.update(self.task, completed=row.round + 1, info=info)
 
 
-def _summary_table(summary: dict[str, Any], title: str) -> Table:
+def _summary_table(summary: RunSummary, title: str) -> Table:
     table = Table(title=title, show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -114,7 +121,7 @@ def _summary_table(summary: dict[str, Any], title: str) -> Table:
         ("gas_total", "{:,}"),
     ]
     for key, fmt in keys:
-        table.add_row(key.replace("_", " "), fmt.format(summary[key]))
+        table.add_row(key.replace("_", " "), fmt.format(getattr(summary, key)))
     return table
 
 
@@ -125,7 +132,11 @@ def run(
     rounds: RoundsOpt = None,
     workers: WorkersOpt = None,
     scheme: Annotated[
-        str | None, typer.Option("--scheme", help="Incentive scheme: CA, CC, CS or flat.")
+        str | None,
+        typer.Option(
+            "--scheme",
+            help="Incentive scheme: CA, CC, CS, flat, or a plug-in 'package.module:name'.",
+        ),
     ] = None,
     data: DataOpt = None,
     chains: ChainsOpt = None,
@@ -141,10 +152,10 @@ def run(
             bar.status("writing the report")
             report = write_run_report(result)
     if as_json:
-        console.print_json(dumps(result.summary))
+        console.print_json(dumps(result.summary.to_dict()))
         return
-    console.print(_summary_table(result.summary, f"aoichain run ({cfg.task.scheme})"))
-    for check in result.summary["balance_checks"]:
+    console.print(_summary_table(result.summary, f"aoichain run ({result.summary.scheme})"))
+    for check in result.summary.balance_checks:
         console.print(f"[green]✓[/] {check}")
     console.print(f"run folder: [bold]{out}[/]  report: [bold]{report}[/]")
 
@@ -165,7 +176,7 @@ def compare(
     """Run CA, CC, CS and flat on the same seed and data and write one comparison."""
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
-        bar = _RoundProgress(cfg.task.rounds * len(SCHEMES), "schemes x rounds")
+        bar = _RoundProgress(cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds")
         done: dict[str, int] = {}
 
         def on_round(scheme: str, row: RoundMetrics) -> None:

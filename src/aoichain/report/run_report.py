@@ -25,7 +25,7 @@ from aoichain.report._document import (
     Table,
 )
 from aoichain.report._figures import PALETTE, line_panels, new_figure, png_bytes
-from aoichain.workflow import RunResult
+from aoichain.workflow import RunResult, RunSummary
 from aoichain.workflow.outputs import worker_rows
 
 
@@ -125,14 +125,14 @@ def _payment_figure(rows: Sequence[Mapping[str, Any]], reclaimed: int) -> bytes:
     return png_bytes(fig)
 
 
-def _utility_figure(summary: Mapping[str, Any]) -> bytes:
+def _utility_figure(summary: RunSummary) -> bytes:
     fig = new_figure(1, panel_size=(6.0, 3.6))
     ax = fig.axes[0]
     names = ["contract\n(expected)", "contract\n(drawn types)", "measured\n(slot clock)"]
     values = [
-        summary["sp_utility_contract"],
-        summary["sp_utility_predicted_for_drawn_types"],
-        summary["sp_utility_measured"],
+        summary.sp_utility_contract,
+        summary.sp_utility_predicted_for_drawn_types,
+        summary.sp_utility_measured,
     ]
     ax.bar(names, values, color=PALETTE[:3])
     ax.set_ylabel("SP utility")
@@ -158,11 +158,11 @@ def run_document(result: RunResult) -> Document:
     cfg = result.prepared.config
     summary = result.summary
     rows = worker_rows(result.prepared, result.outcome)
-    seconds = summary["seconds"]
+    seconds = summary.seconds
     blocks: list[Any] = [
         Paragraph(
-            f"Scheme **{cfg.task.scheme}**, {len(result.prepared.workers)} workers "
-            f"({cfg.workers.physical} IIoT nodes and their twins), {summary['rounds_run']} "
+            f"Scheme **{summary.scheme}**, {len(result.prepared.workers)} workers "
+            f"({cfg.workers.physical} IIoT nodes and their twins), {summary.rounds_run} "
             f"rounds on the **{cfg.chain.backend}** chains, seed {cfg.task.seed}, data: "
             f"{cfg.data.source if cfg.data.source == 'generator' else cfg.data.folder}."
         ),
@@ -170,7 +170,7 @@ def run_document(result: RunResult) -> Document:
         Table(
             ["what", "value"],
             [
-                [k.replace("_", " "), _fmt(summary[k])]
+                [k.replace("_", " "), _fmt(getattr(summary, k))]
                 for k in (
                     "initial_accuracy",
                     "initial_roc_auc",
@@ -188,13 +188,13 @@ def run_document(result: RunResult) -> Document:
                 )
             ],
         ),
-        Callout("holds", "Payments match the ledger", list(summary["balance_checks"])),
+        Callout("holds", "Payments match the ledger", list(summary.balance_checks)),
         Heading("Learning"),
         FigureBlock(
             _accuracy_figure(result), "accuracy.png", "Global model and freshness by round."
         ),
         FigureBlock(
-            _accuracy_vs_aoi_figure({cfg.task.scheme: result}),
+            _accuracy_vs_aoi_figure({summary.scheme: result}),
             "accuracy-aoi.png",
             "Each round's accuracy against the mean AoI of the data it was trained on.",
         ),
@@ -215,19 +215,19 @@ def run_document(result: RunResult) -> Document:
         ),
         Heading("Payments"),
         FigureBlock(
-            _payment_figure(rows, int(summary["reclaimed_wei"])),
+            _payment_figure(rows, summary.reclaimed_wei),
             "payments.png",
             "What each worker withdrew on the main chain.",
         ),
         Heading("Rejections"),
     ]
-    if summary["rejections"]:
+    if summary.rejections:
         blocks.append(
             Table(
                 ["round", "worker", "where", "reason"],
                 [
-                    [str(x["round"]), x["worker"], x["where"], _shorten(x["reason"])]
-                    for x in summary["rejections"]
+                    [str(x["round"]), str(x["worker"]), str(x["where"]), _shorten(str(x["reason"]))]
+                    for x in summary.rejections
                 ],
             )
         )

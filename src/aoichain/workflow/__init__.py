@@ -2,27 +2,57 @@
 
 >>> from aoichain.workflow import load_run_config, run_task
 >>> result = run_task(load_run_config(overrides={"task": {"rounds": 3}}), "runs/demo")
->>> result.summary["final_accuracy"]  # doctest: +SKIP
+>>> result.summary.final_accuracy  # doctest: +SKIP
 """
 
 from aoichain.workflow.compare import compare_schemes
-from aoichain.workflow.config import SCHEMES, RunConfig, config_to_toml, load_run_config
-from aoichain.workflow.run import RunResult, prepare, run_task
-from aoichain.workflow.task import FederatedTask, Prepared, RoundMetrics, TaskOutcome
+from aoichain.workflow.config import RunConfig, config_to_toml, load_run_config
+from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
+from aoichain.workflow.run import RunResult, prepare, resolve_plugins, run_task
+from aoichain.workflow.schemes import BUILTIN_SCHEMES, Scheme
+from aoichain.workflow.sources import DataSource, StreamRequest
+from aoichain.workflow.summary import RunSummary
+from aoichain.workflow.task import (
+    Aggregated,
+    FederatedTask,
+    GlobalModel,
+    Prepared,
+    Rejection,
+    Relayed,
+    Request,
+    RoundMetrics,
+    TaskOutcome,
+    Trained,
+    Uploaded,
+)
 from aoichain.workflow.workers import Worker
 
 __all__ = [
-    "SCHEMES",
+    "BUILTIN_SCHEMES",
+    "Aggregated",
+    "ConfiguredFaults",
+    "DataSource",
+    "FaultInjector",
     "FederatedTask",
+    "GlobalModel",
     "Prepared",
+    "Rejection",
+    "Relayed",
+    "Request",
     "RoundMetrics",
     "RunConfig",
     "RunResult",
+    "RunSummary",
+    "Scheme",
+    "StreamRequest",
     "TaskOutcome",
+    "Trained",
+    "Uploaded",
     "Worker",
     "compare_schemes",
     "config_to_toml",
     "load_run_config",
     "prepare",
+    "resolve_plugins",
     "run_task",
 ]

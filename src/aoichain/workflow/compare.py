@@ -14,34 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from aoichain.jsonio import write_json
-from aoichain.workflow.config import SCHEMES, RunConfig
+from aoichain.workflow.config import RunConfig
 from aoichain.workflow.run import RunResult, run_task
+from aoichain.workflow.schemes import BUILTIN_SCHEMES
+from aoichain.workflow.summary import COMPARISON_COLUMNS
 from aoichain.workflow.task import RoundMetrics
-
-COLUMNS = (
-    "scheme",
-    "rounds_run",
-    "final_accuracy",
-    "best_accuracy",
-    "final_roc_auc",
-    "mean_aoi_s",
-    "mean_latency_s",
-    "sp_utility_contract",
-    "sp_utility_predicted_for_drawn_types",
-    "sp_utility_measured",
-    "workers_utility_contract",
-    "paid_wei",
-    "reclaimed_wei",
-    "gas_total",
-    "updates_accepted",
-    "updates_rejected",
-)
 
 
 def compare_schemes(
     config: RunConfig,
     out_dir: str | Path,
-    schemes: Sequence[str] = SCHEMES,
+    schemes: Sequence[str] = BUILTIN_SCHEMES,
     on_round: Callable[[str, RoundMetrics], None] | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, RunResult]]:
@@ -66,9 +49,10 @@ def compare_schemes(
                 on_status(f"{scheme}: {msg}")
 
         results[scheme] = run_task(cfg, out / scheme, on_round=relay, on_status=say)
-    rows = [{k: results[s].summary[k] for k in COLUMNS} for s in schemes]
+    rows = [results[s].summary.model_dump(include=set(COMPARISON_COLUMNS)) for s in schemes]
+    rows = [{k: row[k] for k in COMPARISON_COLUMNS} for row in rows]
     with (out / "comparison.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+        writer = csv.DictWriter(fh, fieldnames=list(COMPARISON_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
     write_json(out / "comparison.json", rows)

@@ -2,24 +2,55 @@
 
 ``aoichain run`` alone works offline: embedded chains, the built-in stream
 generator, the paper's market. Every table is validated once, here, into
-frozen pydantic models; the rest of the workflow takes the plain values.
-All errors of a file are reported at once, naming the file and the key.
+frozen pydantic models (``[market]`` into a :class:`~aoichain.incentive.Market`,
+``[chain]`` into the ledger's own :class:`~aoichain.chain.LedgerConfig`); the
+rest of the workflow takes the plain values. All errors of a file are
+reported at once, naming the file and the key. Plug-in names (a built-in or
+a dotted path ``"package.module:name"``, see :mod:`aoichain.workflow.plugins`)
+are imported and checked here too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aoichain.chain.config import MAX_SET_SIZE
+from aoichain.chain import LedgerConfig
 from aoichain.config import describe_validation_error, load_toml
 from aoichain.errors import InvalidInput
-from aoichain.fl import ModelSpec, TrainConfig
+from aoichain.fl import AGGREGATION_RULES, ModelSpec, TrainConfig
+from aoichain.incentive import Market, equal_types
+from aoichain.workflow.faults import FAULT_KIND
+from aoichain.workflow.plugins import (
+    AGGREGATION_KIND,
+    Kind,
+    build_plugin,
+    is_dotted,
+    load_dotted,
+)
+from aoichain.workflow.schemes import BUILTIN_SCHEMES, SCHEME_KIND
+from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND
 
-Scheme = Literal["CA", "CC", "CS", "flat"]
-SCHEMES: tuple[str, ...] = ("CA", "CC", "CS", "flat")
+#: Most IIoT nodes a run may have (each has a twin): what a subchain round holds.
+MAX_PHYSICAL = 128
+
+
+def _plugin_name(value: str, kind: Kind, builtins: Mapping[str, object] | tuple[str, ...]) -> str:
+    """Check a plug-in name: a built-in, or a dotted path that imports and has the right shape."""
+    if not is_dotted(value):
+        if value not in builtins:
+            raise ValueError(
+                f"must be one of {', '.join(builtins)} or a dotted path 'package.module:name'"
+            )
+        return value
+    try:
+        build_plugin(load_dotted(value, kind.key), kind, value)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 class _Frozen(BaseModel):
@@ -33,7 +64,10 @@ class TaskSettings(_Frozen):
     target_accuracy: float = Field(
         default=0.97, gt=0, le=1, description="Stop once the global model reaches it."
     )
-    scheme: Scheme = Field(default="CA", description="Incentive scheme: CA, CC, CS or flat.")
+    scheme: str = Field(
+        default="CA",
+        description="Incentive scheme: CA, CC, CS, flat, or a plug-in 'package.module:name'.",
+    )
     contract_method: Literal["exact", "algorithm1", "integer"] = Field(
         default="integer",
         description="Contract solver; 'integer' gives whole collection slots (the slot clock).",
@@ -51,6 +85,11 @@ class TaskSettings(_Frozen):
         default=10**15, ge=1, description="Wei paid per unit of contract reward per second."
     )
 
+    @field_validator("scheme")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        return _plugin_name(value, SCHEME_KIND, BUILTIN_SCHEMES)
+
 
 class WorkerSettings(_Frozen):
     """The IIoT nodes of the physical space; each has one virtual twin."""
@@ -58,7 +97,7 @@ class WorkerSettings(_Frozen):
     physical: int = Field(
         default=10,
         ge=1,
-        le=128,
+        le=MAX_PHYSICAL,
         description="IIoT nodes (= virtual twins); a subchain batch holds at most 128 records.",
     )
     virtual_augment: bool = Field(
@@ -69,7 +108,10 @@ class WorkerSettings(_Frozen):
 class DataSettings(_Frozen):
     """Where the sensor streams come from and how simulated time maps onto them."""
 
-    source: Literal["generator", "folder"] = "generator"
+    source: str = Field(
+        default="generator",
+        description="generator, folder, or a plug-in 'package.module:name'.",
+    )
     folder: str | None = Field(default=None, description="A folder of SKAB-format CSV streams.")
     time_scale: float | None = Field(
         default=None,
@@ -89,6 +131,11 @@ class DataSettings(_Frozen):
     generator: dict[str, Any] = Field(
         default_factory=dict, description="Overrides for the built-in generator."
     )
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return _plugin_name(value, SOURCE_KIND, BUILTIN_SOURCES)
 
     @model_validator(mode="after")
     def _folder_given(self) -> DataSettings:
@@ -132,36 +179,15 @@ class TrainSettings(_Frozen):
     max_windows: int = Field(
         default=256, ge=8, description="Windows a worker samples from its cache per round."
     )
-    aggregation: Literal["fedavg", "median", "trimmed_mean"] = "fedavg"
-
-
-class ChainSettings(_Frozen):
-    """The four chains and the relay committee."""
-
-    backend: Literal["embedded", "anvil", "rpc"] = "embedded"
-    rpc_file: str | None = Field(default=None, description="deployments.json of running nodes.")
-    committee_size: int = Field(default=5, ge=1, le=MAX_SET_SIZE)
-    threshold: int = Field(default=3, ge=1, le=MAX_SET_SIZE)
-    subchain_validators: int = Field(default=3, ge=1, le=MAX_SET_SIZE)
-    subchain_threshold: int = Field(default=2, ge=1, le=MAX_SET_SIZE)
-    key_seed: int = Field(
-        default=0,
-        ge=0,
-        description=(
-            "Derives every account and committee key. Separate from the task's seed, so "
-            "runs with any seed attach to nodes deployed by `aoichain chains up`."
-        ),
+    aggregation: str = Field(
+        default="fedavg",
+        description="fedavg, median, trimmed_mean, or a plug-in 'package.module:name'.",
     )
 
-    @model_validator(mode="after")
-    def _quorums(self) -> ChainSettings:
-        if self.threshold > self.committee_size:
-            raise ValueError("threshold must not exceed committee_size")
-        if self.subchain_threshold > self.subchain_validators:
-            raise ValueError("subchain_threshold must not exceed subchain_validators")
-        if self.backend == "rpc" and not self.rpc_file:
-            raise ValueError("backend = 'rpc' needs 'rpc_file'")
-        return self
+    @field_validator("aggregation")
+    @classmethod
+    def _aggregation(cls, value: str) -> str:
+        return _plugin_name(value, AGGREGATION_KIND, AGGREGATION_RULES)
 
 
 class FaultSettings(_Frozen):
@@ -173,31 +199,69 @@ class FaultSettings(_Frozen):
     lying_relayer: int | None = Field(
         default=None, ge=0, description="Round in which one relayer forwards a false payload."
     )
+    injector: str | None = Field(
+        default=None,
+        description="A plug-in FaultInjector 'package.module:name' (replaces the keys above).",
+    )
+
+    @field_validator("injector")
+    @classmethod
+    def _injector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not is_dotted(value):
+            raise ValueError("must be a dotted path 'package.module:name'")
+        return _plugin_name(value, FAULT_KIND, ())
 
 
 class RunConfig(_Frozen):
     """Everything one federated run needs. Every value has a default."""
 
     task: TaskSettings = TaskSettings()
-    market: dict[str, Any] = Field(
-        default_factory=dict,
+    market: Market = Field(
+        default_factory=lambda: Market(),
         description=(
-            "Overrides of the paper's market (keys as in `aoichain contract`). The paper's "
-            "closed forms are the default: with whole slots (c <= 15) the corrected forms "
-            "put every type at c = 15, and the menu no longer tells types apart."
+            "The paper's market with the [market] table's overrides (keys as in `aoichain "
+            "contract`, plus `types = N` for N equally spaced types); `workers` is twice "
+            "the IIoT nodes. The paper's closed forms are the default: with whole slots "
+            "(c <= 15) the corrected forms put every type at c = 15, and the menu no "
+            "longer tells types apart."
         ),
     )
     workers: WorkerSettings = WorkerSettings()
     data: DataSettings = DataSettings()
     privacy: PrivacySettings = PrivacySettings()
     train: TrainSettings = TrainSettings()
-    chain: ChainSettings = ChainSettings()
+    chain: LedgerConfig = LedgerConfig()
     faults: FaultSettings = FaultSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _market_of_the_run(cls, data: Any) -> Any:
+        """Fill ``[market]``: ``types = N`` and M = twice the IIoT nodes (unless stated)."""
+        if not isinstance(data, Mapping) or isinstance(data.get("market"), Market):
+            return data
+        table = data.get("market", {})
+        if not isinstance(table, Mapping):
+            return data
+        market = dict(table)
+        if "types" in market:
+            try:
+                market["gammas"], market["probs"] = equal_types(market.pop("types"))
+            except InvalidInput as exc:
+                raise ValueError(f"market.types: {exc}") from None
+        workers = data.get("workers", {})
+        physical = _default(WorkerSettings, "physical")
+        if isinstance(workers, Mapping):
+            physical = workers.get("physical", physical)
+        if isinstance(physical, int) and "workers" not in market:
+            market["workers"] = 2 * physical
+        return {**data, "market": market}
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        m = self.market.get("workers")
-        if m is not None and m != 2 * self.workers.physical:
+        m = self.market.workers
+        if m != 2 * self.workers.physical:
             raise ValueError(
                 f"market.workers ({m}) must equal twice workers.physical "
                 f"({2 * self.workers.physical}): each IIoT node has one virtual twin"

@@ -20,6 +20,7 @@ from aoichain.incentive import aoi as closed_aoi
 from aoichain.incentive import latency as closed_latency
 from aoichain.jsonio import dumps, write_json
 from aoichain.workflow.config import config_to_toml
+from aoichain.workflow.summary import RunSummary
 from aoichain.workflow.task import TaskOutcome, mean_finite
 
 if TYPE_CHECKING:
@@ -92,9 +93,7 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
     return rows
 
 
-def summarise(
-    prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any]]
-) -> dict[str, Any]:
+def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any]]) -> RunSummary:
     """Headline numbers of a run, including the realised SP utility next to the prediction."""
     market, contract = prepared.market, prepared.contract
     alphas = np.broadcast_to(np.asarray(market.alpha, dtype=float), (len(market.gammas),))
@@ -112,35 +111,36 @@ def summarise(
         )
         predicted_realised_types += float(g) - float(contract.reward[w.item])
     last = outcome.rounds[-1]
-    return {
-        "scheme": prepared.config.task.scheme,
-        "rounds_run": len(outcome.rounds),
-        "initial_accuracy": outcome.initial.accuracy,
-        "initial_roc_auc": outcome.initial.roc_auc,
-        "final_accuracy": last.accuracy,
-        "final_f1": last.f1,
-        "final_roc_auc": last.roc_auc,
-        "best_accuracy": max(r.accuracy for r in outcome.rounds),
-        "target_reached": last.accuracy >= prepared.config.task.target_accuracy,
-        "mean_aoi_s": mean_finite(outcome.requests.aoi),
-        "mean_latency_s": mean_finite(outcome.requests.latency),
-        "updates_accepted": sum(r.accepted for r in outcome.rounds),
-        "updates_rejected": sum(r.rejected for r in outcome.rounds),
-        "rejections": outcome.rejections,
-        "gas_total": sum(r.gas for r in outcome.rounds),
-        "sp_utility_contract": float(contract.sp_utility_total),
-        "sp_utility_predicted_for_drawn_types": predicted_realised_types,
-        "sp_utility_measured": float(sum(r["sp_utility_measured"] for r in rows)),
-        "workers_utility_contract": float(contract.workers_utility),
-        "budget_wei": outcome.budget_wei,
-        "paid_wei": sum(outcome.paid_wei),
-        "reclaimed_wei": outcome.reclaimed_wei,
-        "balance_checks": outcome.balance_checks,
-        "global_sha256": outcome.global_sha256,
-        "time_scale": prepared.time_scale,
-        "warmup_slots": prepared.warmup_slots,
-        "seconds": asdict(outcome.phases),
-    }
+    return RunSummary(
+        scheme=prepared.plugins.names["scheme"],
+        plugins=prepared.plugins.names,
+        rounds_run=len(outcome.rounds),
+        initial_accuracy=outcome.initial.accuracy,
+        initial_roc_auc=outcome.initial.roc_auc,
+        final_accuracy=last.accuracy,
+        final_f1=last.f1,
+        final_roc_auc=last.roc_auc,
+        best_accuracy=max(r.accuracy for r in outcome.rounds),
+        target_reached=last.accuracy >= prepared.config.task.target_accuracy,
+        mean_aoi_s=mean_finite(outcome.requests.aoi),
+        mean_latency_s=mean_finite(outcome.requests.latency),
+        updates_accepted=sum(r.accepted for r in outcome.rounds),
+        updates_rejected=sum(r.rejected for r in outcome.rounds),
+        rejections=[asdict(x) for x in outcome.rejections],
+        gas_total=sum(r.gas for r in outcome.rounds),
+        sp_utility_contract=float(contract.sp_utility_total),
+        sp_utility_predicted_for_drawn_types=predicted_realised_types,
+        sp_utility_measured=float(sum(r["sp_utility_measured"] for r in rows)),
+        workers_utility_contract=float(contract.workers_utility),
+        budget_wei=outcome.budget_wei,
+        paid_wei=sum(outcome.paid_wei),
+        reclaimed_wei=outcome.reclaimed_wei,
+        balance_checks=outcome.balance_checks,
+        global_sha256=outcome.global_sha256,
+        time_scale=prepared.time_scale,
+        warmup_slots=prepared.warmup_slots,
+        seconds=outcome.phases.snapshot(),
+    )
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -158,7 +158,7 @@ def write_run_folder(
     outcome: TaskOutcome,
     deployments: dict[str, Any],
     receipts: list[dict[str, Any]],
-) -> dict[str, Any]:
+) -> RunSummary:
     """Write every file of the run folder; return the summary."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.toml").write_text(config_to_toml(prepared.config))
@@ -171,5 +171,5 @@ def write_run_folder(
             fh.write(dumps(receipt, indent=None) + "\n")
     write_json(out / "deployments.json", deployments)
     summary = summarise(prepared, outcome, rows)
-    write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary.to_dict())
     return summary

@@ -19,26 +19,29 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from aoichain.chain import Ledger, LedgerConfig, TaskSpec
+from aoichain.chain import Ledger, TaskSpec
 from aoichain.config import build_model, describe_validation_error
 from aoichain.errors import InvalidInput
 from aoichain.fl import (
-    GeneratorConfig,
+    AGGREGATION_RULES,
+    AggregationRule,
     ModelSpec,
     ModelStore,
     PrivacyPolicy,
     SensorStream,
     fit_normaliser,
-    generate_streams,
-    read_stream_folder,
     twin_view,
 )
-from aoichain.incentive import Contract, Market, equal_types, solve
-from aoichain.incentive.flat import flat_contract
+from aoichain.incentive import Contract, Market
 from aoichain.workflow.config import RunConfig
+from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
 from aoichain.workflow.outputs import write_run_folder
-from aoichain.workflow.task import FederatedTask, Prepared, RoundMetrics, TaskOutcome
-from aoichain.workflow.workers import Worker, build_workers
+from aoichain.workflow.plugins import AGGREGATION_KIND, describe, resolve
+from aoichain.workflow.schemes import SCHEME_KIND, Scheme, builtin_schemes
+from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND, DataSource, StreamRequest
+from aoichain.workflow.summary import RunSummary
+from aoichain.workflow.task import FederatedTask, Plugins, Prepared, RoundMetrics, TaskOutcome
+from aoichain.workflow.workers import build_workers
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class RunResult:
     out_dir: Path
     deployments: dict[str, Any]
     receipts: list[dict[str, Any]]
-    summary: dict[str, Any]
+    summary: RunSummary
 
     @property
     def rounds(self) -> list[RoundMetrics]:
@@ -83,30 +86,73 @@ def warmup_slots_for(contract: Contract, market: Market) -> int:
     return math.ceil(float(finite.max()) + float(market.a)) + 1
 
 
-def load_streams(config: RunConfig, market: Market, warmup_slots: int) -> list[SensorStream]:
-    """One stream per physical node: the generator's, or a folder's files round-robin.
+def resolve_plugins(
+    config: RunConfig,
+    *,
+    aggregation: AggregationRule | None = None,
+    scheme: Scheme | None = None,
+    source: DataSource | None = None,
+    faults: FaultInjector | None = None,
+) -> Plugins:
+    """The run's plug-ins: objects given here win over the names in ``config``.
 
-    Generated streams are made just long enough for the run (warm-up, rounds
-    and the evaluation span), unless the config sets ``duration_s``.
+    Names are built-ins or dotted paths ``"package.module:name"`` (see
+    :mod:`aoichain.workflow.plugins`); what ran is recorded by name (or, for an
+    object, by its dotted path).
+    """
+    f = config.faults
+    names = {
+        "aggregation": config.train.aggregation,
+        "scheme": config.task.scheme,
+        "source": config.data.source,
+        "faults": f.injector or "configured",
+    }
+    given = {"aggregation": aggregation, "scheme": scheme, "source": source, "faults": faults}
+    names.update({k: describe(obj) for k, obj in given.items() if obj is not None})
+    return Plugins(
+        aggregation=aggregation
+        or resolve(names["aggregation"], AGGREGATION_KIND, AGGREGATION_RULES),
+        scheme=scheme or resolve(names["scheme"], SCHEME_KIND, builtin_schemes(config.task.flat_c)),
+        source=source or resolve(names["source"], SOURCE_KIND, BUILTIN_SOURCES),
+        faults=faults
+        or resolve(
+            names["faults"],
+            FAULT_KIND,
+            {"configured": lambda: ConfiguredFaults(f.tamper_blob, f.lying_relayer)},
+        ),
+        names=names,
+    )
+
+
+def load_streams(config: RunConfig, source: DataSource, warmup_slots: int) -> list[SensorStream]:
+    """One stream per physical node from the run's data source, checked.
+
+    Raises
+    ------
+    InvalidInput
+        If the source gives the wrong number of streams or streams whose
+        sensor columns differ.
     """
     nodes = config.workers.physical
-    if config.data.source == "folder":
-        found = read_stream_folder(config.data.folder or "")
-        return [found[i % len(found)] for i in range(nodes)]
-    try:
-        gen = GeneratorConfig.model_validate(
-            {"n_streams": nodes, "seed": config.task.seed, **config.data.generator}
-        )
-    except ValidationError as err:
+    request = StreamRequest(
+        nodes=nodes,
+        seed=config.task.seed,
+        slots=warmup_slots + config.task.rounds + 2,
+        slot_s=float(config.market.t),
+        records_per_slot=config.data.records_per_slot,
+        time_scale=config.data.time_scale,
+        folder=config.data.folder,
+        generator=config.data.generator,
+    )
+    streams = list(source(request))
+    if len(streams) != nodes or not all(isinstance(s, SensorStream) for s in streams):
         raise InvalidInput(
-            describe_validation_error(err, "GeneratorConfig", "[data.generator]")
-        ) from None
-    if "duration_s" not in config.data.generator:
-        t = float(market.t)
-        scale = time_scale_for(config, gen.period_s, t)
-        slots = warmup_slots + config.task.rounds + 2
-        gen = gen.model_copy(update={"duration_s": slots * t * scale})
-    return generate_streams(gen)
+            f"The data source {config.data.source!r} must return {nodes} SensorStreams "
+            f"(one per IIoT node). Got {len(streams)} objects instead."
+        )
+    if any(s.columns != streams[0].columns for s in streams):
+        raise InvalidInput("all streams must have the same sensor columns")
+    return streams
 
 
 def build_policies(config: RunConfig, streams: list[SensorStream]) -> list[PrivacyPolicy]:
@@ -137,27 +183,24 @@ def build_policies(config: RunConfig, streams: list[SensorStream]) -> list[Priva
     return policies
 
 
-def solve_contract(config: RunConfig) -> tuple[Market, Contract]:
-    """The market of the run (M = 2 x nodes) and the menu the publisher offers."""
-    values = Market.paper_default().model_dump()
-    overrides = dict(config.market)
-    if "types" in overrides:
-        values["gammas"], values["probs"] = equal_types(overrides.pop("types"))
-    values.update(overrides, workers=config.n_workers)
-    market = Market.from_mapping(values, source="[market]")
-    method = config.task.contract_method
-    if config.task.scheme == "flat":
-        return market, flat_contract(market, method=method, c=config.task.flat_c)
-    return market, solve(market, scheme=config.task.scheme, method=method)
+def solve_contract(market: Market, scheme: Scheme, method: str) -> Contract:
+    """The menu the publisher offers: the scheme's, checked to be one item per type."""
+    contract = scheme(market, method)
+    if not isinstance(contract, Contract) or len(contract.f) != market.n_types:
+        raise InvalidInput(
+            f"The scheme must return an aoichain.incentive.Contract with one item per type "
+            f"({market.n_types}). Got {type(contract).__name__} instead."
+        )
+    return contract
 
 
-def prepare(config: RunConfig) -> Prepared:
+def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
     """Validate and compute everything that needs no chain and writes nothing."""
-    market, contract = solve_contract(config)
+    plugins = plugins or resolve_plugins(config)
+    market = config.market
+    contract = solve_contract(market, plugins.scheme, config.task.contract_method)
     warmup = warmup_slots_for(contract, market)
-    streams = load_streams(config, market, warmup)
-    if any(s.columns != streams[0].columns for s in streams):
-        raise InvalidInput("all streams must have the same sensor columns")
+    streams = load_streams(config, plugins.source, warmup)
     policies = build_policies(config, streams)
     t = float(market.t)
     time_scale = time_scale_for(
@@ -178,7 +221,7 @@ def prepare(config: RunConfig) -> Prepared:
         scale=scale,
     )
     workers = build_workers(
-        config.task.scheme,
+        plugins.scheme,
         market,
         contract,
         streams,
@@ -200,7 +243,7 @@ def prepare(config: RunConfig) -> Prepared:
     )
     return Prepared(
         config=config,
-        market=market,
+        plugins=plugins,
         contract=contract,
         streams=streams,
         policies=policies,
@@ -222,26 +265,18 @@ def reward_wei_per_round(config: RunConfig, market: Market, contract: Contract) 
     return [round(float(r) * float(market.t) * unit) for r in contract.reward]
 
 
-def ledger_config(config: RunConfig) -> LedgerConfig:
-    """The chain settings of the run as the ledger takes them."""
-    c = config.chain
-    return LedgerConfig(
-        backend=c.backend,
-        rpc_file=c.rpc_file,
-        committee_size=c.committee_size,
-        threshold=c.threshold,
-        subchain_validators=c.subchain_validators,
-        subchain_threshold=c.subchain_threshold,
-        seed=c.key_seed,
-    )
-
-
 def run_task(
     config: RunConfig,
     out_dir: str | Path,
     on_round: Callable[[RoundMetrics], None] | None = None,
     on_status: Callable[[str], None] | None = None,
     ledger: Ledger | None = None,
+    *,
+    task_cls: type[FederatedTask] = FederatedTask,
+    aggregation: AggregationRule | None = None,
+    scheme: Scheme | None = None,
+    source: DataSource | None = None,
+    faults: FaultInjector | None = None,
 ) -> RunResult:
     """Run one federated task end to end and write its run folder.
 
@@ -260,32 +295,42 @@ def run_task(
         several tasks on one ledger). Its parties must include
         ``workers.physical`` workers on P and on V. By default the run starts
         its own from ``config.chain`` and stops it at the end.
+    task_cls : type, optional
+        The task class whose :meth:`~FederatedTask.run` drives the run: a
+        subclass of :class:`FederatedTask` overriding any of its steps.
+    aggregation, scheme, source, faults : optional
+        Plug-ins that win over the config's names (see
+        :mod:`aoichain.workflow.plugins`): an aggregation rule, an incentive
+        scheme (menu builder), a data source, a fault injector.
 
     Raises
     ------
     InvalidInput
-        Bad config values, data or chain URLs; raised before anything is written.
+        Bad config values, plug-ins, data or chain URLs; raised before anything is written.
     """
     status = on_status or (lambda _msg: None)
     status("solving the contract and reading the streams")
-    prepared = prepare(config)
+    plugins = resolve_plugins(
+        config, aggregation=aggregation, scheme=scheme, source=source, faults=faults
+    )
+    prepared = prepare(config, plugins)
     status(f"starting the {config.chain.backend} chains")
     n = config.workers.physical
     chains: AbstractContextManager[Ledger] = (
         nullcontext(ledger)
         if ledger is not None
-        else Ledger.start(ledger_config(config), n_workers={"P": n, "V": n})
+        else Ledger.start(config.chain, n_workers={"P": n, "V": n})
     )
     with chains as ledger:
         workers = [
-            _with_address(w, ledger.workers[w.space][w.space_index]) for w in prepared.workers
+            replace(w, address=ledger.workers[w.space][w.space_index]) for w in prepared.workers
         ]
-        prepared = _replace_workers(prepared, workers)
+        prepared = replace(prepared, workers=workers)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         store = ModelStore(out / "store")
         status("publishing the task")
-        outcome = FederatedTask(prepared, ledger, store, on_round=on_round).run()
+        outcome = task_cls(prepared, ledger, store, on_round=on_round).run()
         deployments = ledger.deployments()
         receipts = [r.to_dict() for r in ledger.receipts]
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)
@@ -297,11 +342,3 @@ def run_task(
         receipts=receipts,
         summary=summary,
     )
-
-
-def _with_address(worker: Worker, address: str) -> Worker:
-    return replace(worker, address=address)
-
-
-def _replace_workers(prepared: Prepared, workers: list[Worker]) -> Prepared:
-    return replace(prepared, workers=workers)

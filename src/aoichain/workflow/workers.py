@@ -1,10 +1,10 @@
 """The workers of a run: IIoT nodes, their twins, their private types and choices.
 
-Each worker draws a private type from the market's distribution. Under the
-asymmetric-information schemes (CA, CS) it is offered the whole menu and
-picks the item that maximises its own utility, so incentive compatibility
-shows up as behaviour rather than being assumed. Under CC the publisher knows
-the types and assigns items; under ``flat`` there is one item for everyone.
+Each worker draws a private type from the market's distribution. It is
+offered the whole menu and picks the item that maximises its own utility, so
+incentive compatibility shows up as behaviour rather than being assumed;
+under a scheme of complete information (CC) the publisher knows the types
+and assigns the items (:func:`aoichain.workflow.schemes.choose_items`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aoichain.fl import PrivacyPolicy, SensorStream, augment_virtual, twin_view
-from aoichain.incentive import Contract, Market, choose_item
+from aoichain.incentive import Contract, Market
+from aoichain.workflow.schemes import Scheme, choose_items
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,25 +74,8 @@ def draw_types(market: Market, n_workers: int, rng: np.random.Generator) -> np.n
     return rng.choice(probs.size, size=n_workers, p=probs / probs.sum())
 
 
-def choose_items(scheme: str, contract: Contract, types: np.ndarray) -> np.ndarray:
-    """The menu item each worker ends up with under ``scheme``.
-
-    CA and CS: the worker's own best reply to the menu (it knows its type;
-    the publisher does not). CC: the publisher assigns item ``n`` to type
-    ``n``. flat: the menu has a single item.
-    """
-    if scheme == "CC":
-        return types.copy()
-    if scheme == "flat":
-        return np.zeros_like(types)
-    gammas = np.asarray(contract.gamma, dtype=float)
-    return np.array(
-        [choose_item(float(gammas[n]), contract.f, contract.reward) for n in types], dtype=int
-    )
-
-
 def build_workers(
-    scheme: str,
+    scheme: Scheme,
     market: Market,
     contract: Contract,
     streams: Sequence[SensorStream],
