@@ -38,7 +38,13 @@ from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
 from aoichain.workflow.outputs import write_run_folder
 from aoichain.workflow.plugins import AGGREGATION_KIND, describe, resolve
 from aoichain.workflow.schemes import SCHEME_KIND, Scheme, builtin_schemes
-from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND, DataSource, StreamRequest
+from aoichain.workflow.sources import (
+    BUILTIN_SOURCES,
+    SOURCE_KIND,
+    DataSource,
+    StreamRequest,
+    time_scale,
+)
 from aoichain.workflow.summary import RunSummary
 from aoichain.workflow.task import FederatedTask, Plugins, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.workers import build_workers
@@ -59,25 +65,6 @@ class RunResult:
     def rounds(self) -> list[RoundMetrics]:
         """Per-round metrics."""
         return self.outcome.rounds
-
-
-def time_scale_for(
-    config: RunConfig,
-    period_s: float,
-    t: float,
-    stream_s: float = math.inf,
-    slots: int = 1,
-) -> float:
-    """Stream seconds per simulated second.
-
-    As configured; otherwise ``records_per_slot`` records a slot, shrunk if
-    needed so that ``slots`` slots fit in the shortest stream (``stream_s``
-    seconds): a run past the end of its data would train on a frozen cache.
-    """
-    if config.data.time_scale is not None:
-        return config.data.time_scale
-    wanted = max(1.0, config.data.records_per_slot * period_s / t)
-    return min(wanted, stream_s / (slots * t))
 
 
 def warmup_slots_for(contract: Contract, market: Market) -> int:
@@ -124,7 +111,23 @@ def resolve_plugins(
     )
 
 
-def load_streams(config: RunConfig, source: DataSource, warmup_slots: int) -> list[SensorStream]:
+def stream_request(config: RunConfig, warmup_slots: int) -> StreamRequest:
+    """What the run asks its data source for."""
+    return StreamRequest(
+        nodes=config.workers.physical,
+        seed=config.task.seed,
+        slots=warmup_slots + config.task.rounds,
+        slot_s=float(config.market.t),
+        records_per_slot=config.data.records_per_slot,
+        time_scale=config.data.time_scale,
+        folder=config.data.folder,
+        generator=config.data.generator,
+    )
+
+
+def load_streams(
+    config: RunConfig, source: DataSource, request: StreamRequest
+) -> list[SensorStream]:
     """One stream per physical node from the run's data source, checked.
 
     Raises
@@ -133,17 +136,7 @@ def load_streams(config: RunConfig, source: DataSource, warmup_slots: int) -> li
         If the source gives the wrong number of streams or streams whose
         sensor columns differ.
     """
-    nodes = config.workers.physical
-    request = StreamRequest(
-        nodes=nodes,
-        seed=config.task.seed,
-        slots=warmup_slots + config.task.rounds + 2,
-        slot_s=float(config.market.t),
-        records_per_slot=config.data.records_per_slot,
-        time_scale=config.data.time_scale,
-        folder=config.data.folder,
-        generator=config.data.generator,
-    )
+    nodes = request.nodes
     streams = list(source(request))
     if len(streams) != nodes or not all(isinstance(s, SensorStream) for s in streams):
         raise InvalidInput(
@@ -200,17 +193,15 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
     market = config.market
     contract = solve_contract(market, plugins.scheme, config.task.contract_method)
     warmup = warmup_slots_for(contract, market)
-    streams = load_streams(config, plugins.source, warmup)
+    request = stream_request(config, warmup)
+    streams = load_streams(config, plugins.source, request)
     policies = build_policies(config, streams)
-    t = float(market.t)
-    time_scale = time_scale_for(
-        config,
+    stream_scale = time_scale(
+        request,
         float(np.median([s.period for s in streams])),
-        t,
         stream_s=min(float(s.times[-1]) for s in streams),
-        slots=warmup + config.task.rounds,
     )
-    start = warmup * t * time_scale
+    start = warmup * float(market.t) * stream_scale
     visible = [twin_view(s, pol).until(start) for s, pol in zip(streams, policies, strict=True)]
     center, scale = fit_normaliser(visible)
     spec = ModelSpec(
@@ -249,7 +240,7 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
         policies=policies,
         workers=workers,
         spec=spec,
-        time_scale=time_scale,
+        time_scale=stream_scale,
         warmup_slots=warmup,
         task=task,
     )

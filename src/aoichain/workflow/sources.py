@@ -10,6 +10,7 @@ path (see :mod:`aoichain.workflow.plugins`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -33,7 +34,7 @@ class StreamRequest:
     seed : int
         The task's seed (a source that draws anything should draw from it).
     slots : int
-        Slots the run spans (warm-up, rounds, evaluation margin).
+        Slots the run spans (warm-up and rounds).
     slot_s : float
         Seconds of one slot, ``t``.
     records_per_slot : int
@@ -57,6 +58,20 @@ class StreamRequest:
     generator: Mapping[str, Any] = field(default_factory=dict)
 
 
+def time_scale(request: StreamRequest, period_s: float, stream_s: float = math.inf) -> float:
+    """Stream seconds per simulated second.
+
+    As configured; otherwise ``records_per_slot`` records a slot of streams
+    sampled every ``period_s`` seconds, shrunk if needed so that the run's
+    slots fit in the shortest stream (``stream_s`` seconds): a run past the
+    end of its data would train on a frozen cache.
+    """
+    if request.time_scale is not None:
+        return request.time_scale
+    wanted = max(1.0, request.records_per_slot * period_s / request.slot_s)
+    return min(wanted, stream_s / (request.slots * request.slot_s))
+
+
 @runtime_checkable
 class DataSource(Protocol):
     """Gives one sensor stream per physical node."""
@@ -67,8 +82,9 @@ class DataSource(Protocol):
 def generator_source(request: StreamRequest) -> list[SensorStream]:
     """The built-in generator, its streams just long enough for the run.
 
-    Unless ``[data.generator] duration_s`` is set, a stream lasts
-    ``slots`` slots at ``records_per_slot`` records a slot (or at ``time_scale``).
+    Unless ``[data.generator] duration_s`` is set, a stream lasts the run's
+    ``slots`` and two more (evaluation reads a little past the last round) at
+    the run's :func:`time_scale`.
     """
     try:
         gen = GeneratorConfig.model_validate(
@@ -79,10 +95,8 @@ def generator_source(request: StreamRequest) -> list[SensorStream]:
             describe_validation_error(err, "GeneratorConfig", "[data.generator]")
         ) from None
     if "duration_s" not in request.generator:
-        scale = request.time_scale or max(
-            1.0, request.records_per_slot * gen.period_s / request.slot_s
-        )
-        gen = gen.model_copy(update={"duration_s": request.slots * request.slot_s * scale})
+        seconds = (request.slots + 2) * request.slot_s * time_scale(request, gen.period_s)
+        gen = gen.model_copy(update={"duration_s": seconds})
     return generate_streams(gen)
 
 
