@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -106,15 +104,3 @@ def test_compare_writes_one_comparison(tmp_path: Path) -> None:
     by = {r["scheme"]: r for r in rows}
     assert by["CC"]["sp_utility_contract"] >= by["CA"]["sp_utility_contract"]
     assert by["CA"]["sp_utility_contract"] >= by["flat"]["sp_utility_contract"]
-
-
-def test_help_lists_the_main_job() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "aoichain", "run", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0
-    for flag in ("--config", "--rounds", "--workers", "--scheme", "--data", "--chains", "--seed"):
-        assert flag in result.stdout
