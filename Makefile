@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	# torch first, pinned: pip then takes the CPU build and never pulls CUDA packages.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
-	npm install --no-audit --no-fund --loglevel=error
+	# ci, not install: installs exactly the committed lock and never rewrites it.
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 setup: $(STAMP)
