@@ -81,6 +81,7 @@ def test_a_malformed_config_names_the_file(tmp_path: Path) -> None:
     _assert_clean_failure(result, out, "not valid TOML")
 
 
+@pytest.mark.slow
 def test_run_prints_one_json_summary(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", "--out", str(out), "--json", *SMALL])
@@ -91,6 +92,7 @@ def test_run_prints_one_json_summary(tmp_path: Path) -> None:
     assert (out / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_compare_writes_one_comparison(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     result = runner.invoke(app, ["compare", "--out", str(out), "--rounds", "1", "--workers", "2"])
