@@ -34,6 +34,7 @@ def test_artifacts_name_the_compiler_and_the_sources_they_were_built_from(name: 
     assert header["sources_sha256"] == source_digests(), f"sources changed: run `{REGENERATE}`"
 
 
+@pytest.mark.slow
 def test_artifacts_match_a_fresh_compilation(capsys: pytest.CaptureFixture[str]) -> None:
     assert check_artifacts(["--check"]) == 0, capsys.readouterr().err
 

@@ -91,6 +91,7 @@ def test_signatures_recover_to_the_signer(digest: bytes, index: int) -> None:
 workers = st.sampled_from([("P", i) for i in range(4)] + [("V", i) for i in range(4)])
 
 
+@pytest.mark.slow
 @settings(max_examples=12)
 @given(
     rewards=st.lists(st.integers(0, 10**18), min_size=1, max_size=3),
@@ -166,6 +167,7 @@ def proven_batch(embedded: Ledger) -> tuple[Envelope, StorageProof]:
     return env, embedded.proof_for(env)
 
 
+@pytest.mark.slow
 @settings(max_examples=40)
 @given(st.data())
 def test_any_altered_proof_byte_is_refused(

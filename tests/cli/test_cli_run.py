@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -83,6 +81,7 @@ def test_a_malformed_config_names_the_file(tmp_path: Path) -> None:
     _assert_clean_failure(result, out, "not valid TOML")
 
 
+@pytest.mark.slow
 def test_run_prints_one_json_summary(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", "--out", str(out), "--json", *SMALL])
@@ -93,6 +92,7 @@ def test_run_prints_one_json_summary(tmp_path: Path) -> None:
     assert (out / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_compare_writes_one_comparison(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     result = runner.invoke(app, ["compare", "--out", str(out), "--rounds", "1", "--workers", "2"])
@@ -106,15 +106,3 @@ def test_compare_writes_one_comparison(tmp_path: Path) -> None:
     by = {r["scheme"]: r for r in rows}
     assert by["CC"]["sp_utility_contract"] >= by["CA"]["sp_utility_contract"]
     assert by["CA"]["sp_utility_contract"] >= by["flat"]["sp_utility_contract"]
-
-
-def test_help_lists_the_main_job() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "aoichain", "run", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0
-    for flag in ("--config", "--rounds", "--workers", "--scheme", "--data", "--chains", "--seed"):
-        assert flag in result.stdout

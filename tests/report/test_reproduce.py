@@ -60,6 +60,7 @@ def _claims(rep: Reproduction) -> dict[str, Claim]:
 # --------------------------------------------------------------------------- files
 
 
+@pytest.mark.slow
 def test_every_promised_file_exists_and_is_non_empty(cli_run: tuple[Path, dict]) -> None:
     out, payload = cli_run
     for stem in STEMS:
@@ -76,6 +77,7 @@ def test_every_promised_file_exists_and_is_non_empty(cli_run: tuple[Path, dict])
     assert not list(out.glob(".*.tmp")), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_html_report_is_self_contained_and_offline(cli_run: tuple[Path, dict]) -> None:
     out, _ = cli_run
     html = (out / "report.html").read_text()
@@ -84,6 +86,7 @@ def test_html_report_is_self_contained_and_offline(cli_run: tuple[Path, dict]) -
     assert "<script" not in html
 
 
+@pytest.mark.slow
 def test_markdown_report_links_every_figure_and_states_the_setting(
     cli_run: tuple[Path, dict],
 ) -> None:
@@ -97,6 +100,7 @@ def test_markdown_report_links_every_figure_and_states_the_setting(
         assert f"SPEC erratum {erratum}" in md
 
 
+@pytest.mark.slow
 def test_claims_json_lists_every_claim_with_numbers(
     cli_run: tuple[Path, dict], rep: Reproduction
 ) -> None:
@@ -111,6 +115,7 @@ def test_claims_json_lists_every_claim_with_numbers(
     assert sum(on_disk["summary"].values()) == len(rep.claims)
 
 
+@pytest.mark.slow
 def test_csv_data_matches_the_computed_numbers(cli_run: tuple[Path, dict]) -> None:
     out, _ = cli_run
     with (out / "fig3a_sp_utility.csv").open() as fh:
@@ -260,6 +265,7 @@ def test_every_erratum_is_confirmed_with_numbers(rep: Reproduction) -> None:
     assert rep.errata.printed_aoi_below_at < 0
 
 
+@pytest.mark.slow
 def test_one_formula_set_and_progress_steps(tmp_path: Path) -> None:
     config = ReproduceConfig(formulas="paper", a_values=(2, 5, 8), alphas=(0.2, 0.5, 0.8))
     seen: list[str] = []

@@ -60,6 +60,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, dict[
     return _run_and_inspect(SMALL, tmp_path_factory.mktemp("embedded"))
 
 
+@pytest.mark.slow
 def test_the_model_improves_on_the_untrained_one(embedded: tuple[RunResult, Any]) -> None:
     result, _ = embedded
     first, last = result.outcome.initial, result.rounds[-1]
@@ -67,6 +68,7 @@ def test_the_model_improves_on_the_untrained_one(embedded: tuple[RunResult, Any]
     assert last.roc_auc > first.roc_auc
 
 
+@pytest.mark.slow
 def test_every_aggregated_update_is_attested_on_main(embedded: tuple[RunResult, Any]) -> None:
     result, onchain = embedded
     for row, included, attested in zip(
@@ -78,6 +80,7 @@ def test_every_aggregated_update_is_attested_on_main(embedded: tuple[RunResult, 
         assert row.rejected == 0
 
 
+@pytest.mark.slow
 def test_payments_match_the_runs_accounting(embedded: tuple[RunResult, Any]) -> None:
     result, onchain = embedded
     outcome, summary = result.outcome, result.summary
@@ -92,6 +95,7 @@ def test_payments_match_the_runs_accounting(embedded: tuple[RunResult, Any]) -> 
     assert summary.balance_checks
 
 
+@pytest.mark.slow
 def test_the_run_folder_holds_every_promised_file(embedded: tuple[RunResult, Any]) -> None:
     result, _ = embedded
     for name in PROMISED:
@@ -129,6 +133,7 @@ def test_the_run_folder_holds_every_promised_file(embedded: tuple[RunResult, Any
     assert html.count("data:image/png;base64,") >= 5
 
 
+@pytest.mark.slow
 def test_workers_choose_their_own_items(embedded: tuple[RunResult, Any]) -> None:
     """Under CA each worker takes the item that is best for its private type."""
     result, _ = embedded
@@ -138,6 +143,7 @@ def test_workers_choose_their_own_items(embedded: tuple[RunResult, Any]) -> None
         assert utilities[w.item] >= utilities.max() - 1e-9
 
 
+@pytest.mark.slow
 def test_measured_aoi_follows_the_slot_rules(embedded: tuple[RunResult, Any]) -> None:
     result, _ = embedded
     aoi = result.outcome.requests.aoi
@@ -147,11 +153,13 @@ def test_measured_aoi_follows_the_slot_rules(embedded: tuple[RunResult, Any]) ->
         assert aoi[:, w.index].max() <= (w.c + result.prepared.market.a) * t
 
 
+@pytest.mark.slow
 def test_same_seed_same_global_model(embedded: tuple[RunResult, Any], tmp_path: Path) -> None:
     again = run_task(load_run_config(overrides=SMALL), tmp_path / "again")
     assert again.outcome.global_sha256 == embedded[0].outcome.global_sha256
 
 
+@pytest.mark.slow
 def test_a_tampered_blob_and_a_lying_relayer_are_rejected(tmp_path: Path) -> None:
     overrides = {**SMALL, "faults": {"tamper_blob": [1, 0], "lying_relayer": 2}}
     result, onchain = _run_and_inspect(overrides, tmp_path / "faults")
@@ -172,6 +180,7 @@ def test_a_tampered_blob_and_a_lying_relayer_are_rejected(tmp_path: Path) -> Non
     assert onchain["included"][1] <= onchain["attested"][1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["CC", "CS", "flat"])
 def test_every_scheme_runs_and_pays(scheme: str, tmp_path: Path) -> None:
     overrides = {**SMALL, "task": {**SMALL["task"], "rounds": 2, "scheme": scheme}}
@@ -201,6 +210,7 @@ def test_the_same_run_on_anvil_nodes(embedded: tuple[RunResult, Any], tmp_path: 
 SKAB = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "skab" / "valve1"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SKAB.is_dir(), reason="SKAB is read from ../shared/datasets/skab")
 def test_a_run_on_skab_streams(tmp_path: Path) -> None:
     data = tmp_path / "skab"

@@ -12,8 +12,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aoichain.chain import Ledger, LedgerConfig
-from aoichain.chain.config import CHAIN_KEYS
 from aoichain.cli._app import app, cli_errors, console, err_console, fail
 
 chains_app = typer.Typer(
@@ -51,6 +49,9 @@ def up(
     Runs attach to these nodes with ``backend = "rpc"`` and
     ``rpc_file = "OUT/deployments.json"`` (same seed and committee sizes).
     """
+    from aoichain.chain import Ledger, LedgerConfig
+    from aoichain.chain.config import CHAIN_KEYS
+
     with cli_errors():
         cfg = LedgerConfig(
             backend="anvil",

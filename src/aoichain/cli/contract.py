@@ -7,9 +7,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-import numpy as np
 import typer
 from rich import box
 from rich.table import Table
@@ -17,17 +16,9 @@ from rich.table import Table
 from aoichain.cli._app import app, cli_errors, console
 from aoichain.config import load_toml
 from aoichain.errors import InvalidInput
-from aoichain.incentive import (
-    FORMULAS,
-    METHODS,
-    SCHEMES,
-    Contract,
-    Market,
-    Method,
-    Scheme,
-    equal_types,
-    solve,
-)
+
+if TYPE_CHECKING:
+    from aoichain.incentive import Contract
 
 _SHOWN_ROWS = 40
 _CSV_COLUMNS = (
@@ -95,6 +86,8 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 
 def _render(contract: Contract) -> None:
+    import numpy as np
+
     m = contract.market
     uniform_q = bool(np.all(contract.q == contract.q[0]))
     uniform_alpha = not isinstance(m.alpha, tuple)
@@ -192,6 +185,17 @@ def contract(
     ] = None,
 ) -> None:
     """Solve the optimal contract of a market (defaults: the paper's setting, CA, exact)."""
+    from aoichain.incentive import (
+        FORMULAS,
+        METHODS,
+        SCHEMES,
+        Market,
+        Method,
+        Scheme,
+        equal_types,
+        solve,
+    )
+
     with cli_errors():
         _choice("--scheme", scheme, SCHEMES)
         _choice("--method", method, METHODS)

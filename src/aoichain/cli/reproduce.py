@@ -14,8 +14,6 @@ from rich.table import Table
 from aoichain.cli._app import app, cli_errors, console, err_console
 from aoichain.config import describe_validation_error
 from aoichain.errors import InvalidInput
-from aoichain.report.reproduce import ReproduceConfig, claims_json
-from aoichain.report.reproduce import reproduce as run_reproduction
 
 _STYLE = {"holds": "green", "partly": "yellow", "fails": "red"}
 
@@ -42,6 +40,9 @@ def reproduce(
     Writes PNG + CSV per figure, a simulated-vs-closed-form check, claims.json,
     REPORT.md and a self-contained report.html under --out.
     """
+    from aoichain.report.reproduce import ReproduceConfig, claims_json
+    from aoichain.report.reproduce import reproduce as run_reproduction
+
     with cli_errors():
         try:
             config = ReproduceConfig.model_validate({"formulas": formulas})

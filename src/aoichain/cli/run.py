@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aoichain.cli._app import app, cli_errors, console
-from aoichain.jsonio import dumps
-from aoichain.report.run_report import write_comparison_report, write_run_report
-from aoichain.workflow import (
-    BUILTIN_SCHEMES,
-    RoundMetrics,
-    RunSummary,
-    compare_schemes,
-    load_run_config,
-    run_task,
-)
+
+if TYPE_CHECKING:
+    from aoichain.workflow import RoundMetrics, RunSummary
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="A TOML run config; every value has a default.")
@@ -144,6 +137,10 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
+    from aoichain.jsonio import dumps
+    from aoichain.report.run_report import write_run_report
+    from aoichain.workflow import load_run_config, run_task
+
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, scheme, data, chains, seed))
         bar = _RoundProgress(cfg.task.rounds)
@@ -174,6 +171,10 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Run CA, CC, CS and flat on the same seed and data and write one comparison."""
+    from aoichain.jsonio import dumps
+    from aoichain.report.run_report import write_comparison_report
+    from aoichain.workflow import BUILTIN_SCHEMES, compare_schemes, load_run_config
+
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
         bar = _RoundProgress(cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds")
