@@ -26,6 +26,11 @@ from aoichain.incentive.market import (
     satisfaction,
     virtual_costs,
 )
+from aoichain.incentive.satisfaction import (
+    performance_from,
+    satisfaction_from,
+    satisfaction_of_performance,
+)
 from aoichain.incentive.solve import DEFAULT_PHI, METHODS, SCHEMES, Method, Scheme, solve
 
 __all__ = [
@@ -50,7 +55,10 @@ __all__ = [
     "feasibility",
     "latency",
     "optimal_rewards",
+    "performance_from",
     "satisfaction",
+    "satisfaction_from",
+    "satisfaction_of_performance",
     "solve",
     "utility_matrix",
     "virtual_costs",

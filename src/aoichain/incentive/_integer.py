@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aoichain.incentive._exact import Problem
+from aoichain.incentive.satisfaction import satisfaction_of_performance
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -41,8 +42,8 @@ def objective_table(prob: Problem, theta: FloatArray) -> FloatArray:
     alphas = prob.alpha_values[prob.alpha_index]
     g = prob.perf.g(theta[None, :], alphas[:, None])
     w = prob.weights[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sat = np.where(g > 0, prob.perf.beta * np.log(np.where(g > 0, g, 1.0)), -np.inf)
+    sat = satisfaction_of_performance(g, prob.perf.beta)
+    with np.errstate(invalid="ignore"):
         val = np.where(w > 0, w * sat, 0.0) - prob.costs[:, None] / theta[None, :]
     return np.asarray(val, dtype=np.float64)
 

@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from aoichain.config import describe_validation_error
 from aoichain.incentive._model import F_MIN, Domain, Performance, positive_domain
 from aoichain.incentive.errors import InvalidMarket
+from aoichain.incentive.satisfaction import satisfaction_of_performance
 
 __all__ = [
     "DEFAULT_C_MAX_INTEGER",
@@ -456,4 +457,4 @@ def satisfaction(market: Market, f: ArrayLike) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         theta = np.where(fa > 0, 1.0 / fa, np.inf)
         g = market.performance.g(theta, alpha)
-        return np.asarray(np.where(g > 0, market.beta * np.log(np.maximum(g, 0.0)), -np.inf))
+    return satisfaction_of_performance(g, market.beta)
