@@ -11,8 +11,11 @@ from aoichain.incentive import (
     Market,
     aoi,
     latency,
+    performance_at,
     performance_from,
+    performance_slope_in_alpha,
     satisfaction,
+    satisfaction_by_type,
     satisfaction_from,
     satisfaction_of_performance,
 )
@@ -65,3 +68,37 @@ def test_the_market_satisfaction_is_the_same_function_of_aoi_and_latency(formula
     finite = np.isfinite(from_market)
     assert finite.any() and not finite.all()
     np.testing.assert_allclose(from_market[finite], from_freshness[finite], rtol=1e-12)
+
+
+def test_performance_at_is_minus_inf_without_a_collection_phase() -> None:
+    market = Market()  # a t = 10 s: no cycle at f >= 0.1 Hz
+    g = performance_at(market, np.array([1 / 16, 0.1, 0.2]))
+    assert g[0] == pytest.approx(0.5 * (200 - 12) + 0.5 * (50 - 8), rel=1e-13)
+    assert np.all(g[1:] == -np.inf)
+    np.testing.assert_array_equal(
+        satisfaction(market, [1 / 16, 0.1]),
+        satisfaction_of_performance(performance_at(market, [1 / 16, 0.1]), market.beta),
+    )
+
+
+def test_satisfaction_by_type_has_a_row_per_type() -> None:
+    f = np.array([1 / 40, 1 / 16, 1 / 11])
+    per_type = Market(gammas=(0.001, 0.002), alpha=(0.2, 0.8))
+    rows = satisfaction_by_type(per_type, f)
+    assert rows.shape == (2, 3)
+    for k, fk in enumerate(f):
+        np.testing.assert_array_equal(rows[:, k], satisfaction(per_type, [fk, fk]))
+    shared = Market(gammas=(0.001, 0.002, 0.003))
+    rows = satisfaction_by_type(shared, f)
+    assert rows.shape == (3, 3)
+    np.testing.assert_array_equal(rows, np.tile(satisfaction(shared, f), (3, 1)))
+
+
+def test_performance_slope_in_alpha_is_the_derivative_and_the_papers_condition() -> None:
+    A, D = np.array([12.0, 150.0, 30.0]), np.array([8.0, 5.0, 60.0])
+    slope = performance_slope_in_alpha(A, D, 200.0, 50.0)
+    # g is linear in alpha, so its slope is g(alpha = 1) - g(alpha = 0)
+    np.testing.assert_allclose(
+        slope, performance_from(A, D, 1.0, 200.0, 50.0) - performance_from(A, D, 0.0, 200.0, 50.0)
+    )
+    np.testing.assert_array_equal(slope > 0, (200.0 - A) > (50.0 - D))

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aoichain.incentive._exact import Problem
+from aoichain.incentive.freshness import cycle
 from aoichain.incentive.satisfaction import satisfaction_of_performance
 
 FloatArray = NDArray[np.float64]
@@ -32,7 +33,7 @@ def integer_candidates(
     lo = math.ceil(c_min - 1e-12)
     hi = math.floor(c_max + 1e-12)
     cs = np.arange(hi, lo - 1, -1, dtype=np.float64)
-    theta = (cs + a) * t
+    theta = cycle(cs, t=t, a=a)
     keep = theta <= theta_hi * (1 + 1e-12)
     return cs[keep], theta[keep]
 

@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "performance_from",
+    "performance_slope_in_alpha",
     "satisfaction_from",
     "satisfaction_of_performance",
 ]
@@ -102,3 +103,28 @@ def satisfaction_from(
         ``G``; ``-inf`` where the performance ``g <= 0``.
     """
     return satisfaction_of_performance(performance_from(aoi, latency, alpha, K, H), beta)
+
+
+def performance_slope_in_alpha(
+    aoi: ArrayLike, latency: ArrayLike, K: float, H: float
+) -> FloatArray:
+    """``dg/dalpha = (K - A) - (H - D)``: how the performance moves with the AoI preference.
+
+    Positive exactly where ``K - A > H - D``, the condition under which Sec. V
+    says the SP's utility grows linearly with ``alpha``.
+
+    Parameters
+    ----------
+    aoi, latency : array_like
+        Age of information and service latency, in seconds.
+    K, H : float
+        Largest tolerated AoI and latency, in seconds.
+
+    Returns
+    -------
+    ndarray
+        The slope, in seconds per unit of ``alpha``.
+    """
+    A = np.asarray(aoi, dtype=np.float64)
+    D = np.asarray(latency, dtype=np.float64)
+    return np.asarray((K - A) - (H - D), dtype=np.float64)
