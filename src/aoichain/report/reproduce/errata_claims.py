@@ -11,7 +11,12 @@ import math
 
 import numpy as np
 
-from aoichain.incentive import satisfaction, virtual_costs
+from aoichain.incentive import (
+    largest_relative_second_difference,
+    objective_by_type,
+    printed_aoi_factor,
+    printed_latency_excess,
+)
 from aoichain.report.reproduce.config import FloatArray
 from aoichain.report.reproduce.numbers import ErrataNumbers, FormulaRun, SimulationCheck
 from aoichain.report.reproduce.verdicts import Claim, Verdict, fmt
@@ -30,12 +35,7 @@ def concavity_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
         market = run.market
         lo, hi = market.f_bounds
         f = np.linspace(lo, hi, points)
-        sat = np.stack([satisfaction(market, np.full(market.n_types, x)) for x in f], axis=1)
-        h = market.prob_array[:, None] * sat - virtual_costs(market)[:, None] * f[None, :]
-        d2 = h[:, :-2] - 2.0 * h[:, 1:-1] + h[:, 2:]
-        ok = np.isfinite(h[:, :-2]) & np.isfinite(h[:, 1:-1]) & np.isfinite(h[:, 2:])
-        scale = float(np.max(np.abs(h[np.isfinite(h)])))
-        worst = float(np.max(np.where(ok, d2, -np.inf))) / scale
+        worst = largest_relative_second_difference(objective_by_type(market, f, "CA"))
         concave = worst <= 1e-12
         verdicts.append(
             Verdict(
@@ -100,10 +100,9 @@ def errata_claims(sim: SimulationCheck, errata: ErrataNumbers) -> list[Claim]:
         ),
     )
 
-    collection = c / (c + a) * t * (c + 3) / 2
     extra = rows["paper_latency"] - exact_lat
     multi = c > 1
-    ratio = extra[multi] / ((c[multi] - 1) * collection[multi])
+    ratio = extra[multi] / printed_latency_excess(c, t=t, a=a)[multi]
     one = ~multi
     at_one = (
         float(np.max(np.abs(rows["paper_latency"][one] - exact_lat[one]))) if one.any() else 0.0
@@ -135,7 +134,7 @@ def errata_claims(sim: SimulationCheck, errata: ErrataNumbers) -> list[Claim]:
     )
 
     aoi_ratio = rows["paper_aoi"] / exact_aoi
-    want = (c + a) / c
+    want = printed_aoi_factor(c, a=a)
     dev = float(np.max(np.abs(aoi_ratio / want - 1)))
     k2 = int(np.argmax(aoi_ratio))
     e2 = Claim(

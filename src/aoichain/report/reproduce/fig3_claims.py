@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from aoichain.incentive import collection_slots
 from aoichain.report.reproduce.config import SCHEMES, FloatArray
 from aoichain.report.reproduce.numbers import FormulaRun
 from aoichain.report.reproduce.verdicts import (
@@ -34,7 +35,7 @@ def _pinned_text(run: FormulaRun, mask: NDArray[np.bool_]) -> str:
     c_ca, c_cs = run.c_by_a["CA"][mask], run.c_by_a["CS"][mask]
     hi = run.market.theta_bounds[1]
     c_min = float(run.market.c_min)
-    c_max = hi / run.market.t - float(run.market.a)
+    c_max = float(collection_slots(hi, t=run.market.t, a=run.market.a))
     same = float(np.max(np.abs(run.f_by_a["CA"][mask] - run.f_by_a["CS"][mask])))
     bound = ""
     if np.allclose(c_ca, c_max) and np.allclose(c_cs, c_max):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from aoichain.incentive import cycle, performance_slope_in_alpha
 from aoichain.report.reproduce.config import (
     PAPER_AXES,
     TABLE_I_MAX_SLOTS,
@@ -99,9 +100,8 @@ def fig4_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
         )
 
         market = run.market
-        aoi_gap = market.K - ba["aoi"]
-        lat_gap = market.H - ba["latency"]
-        cond = aoi_gap > lat_gap
+        # K - A_n > H - D_n: the SP's performance rises with alpha
+        cond = performance_slope_in_alpha(ba["aoi"], ba["latency"], market.K, market.H) > 0
         chord = total[0] + (total[-1] - total[0]) * (run.alphas - run.alphas[0]) / (
             run.alphas[-1] - run.alphas[0]
         )
@@ -211,9 +211,9 @@ def consistency_claims(config: ReproduceConfig, runs: dict[str, FormulaRun]) -> 
             )
         )
     top = TABLE_I_MAX_SLOTS
-    longest = (top + config.a) * market.t
+    longest = float(cycle(top, t=market.t, a=config.a))
     f_floor = 1.0 / longest
-    f_floor_any = 1.0 / ((top + top) * market.t)
+    f_floor_any = 1.0 / float(cycle(top, t=market.t, a=top))
     hi4a = PAPER_AXES["fig4a"][1]
     if f_floor > hi4a:
         tail = f"Fig. 4a's values cannot come from Table I's ranges at a = {config.a}."

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,20 @@ from typing import Any
 import numpy as np
 
 from aoichain.errors import InvalidInput
-from aoichain.incentive import Contract, Market, aoi, latency, solve, utility_matrix
-from aoichain.incentive.market import F_MIN
+from aoichain.incentive import (
+    F_MIN,
+    Contract,
+    Market,
+    algorithm1_evaluations,
+    aoi,
+    cycle,
+    latency,
+    performance_at,
+    printed_aoi,
+    second_differences,
+    solve,
+    utility_matrix,
+)
 from aoichain.incentive.simulation import simulate
 from aoichain.report.reproduce.config import (
     FORMULA_SETS,
@@ -188,7 +199,7 @@ def simulation_check(config: ReproduceConfig, t: float, step: StepFn) -> Simulat
     }
     for a in config.sim_a_values:
         for c in range(1, config.sim_c_max + 1):
-            theta = (c + a) * t
+            theta = float(cycle(c, t=t, a=a))
             long = simulate(c, a, t, config.sim_slots)
             cycles = simulate(c, a, t, c + a)
             values = {
@@ -218,19 +229,17 @@ def errata_numbers(config: ReproduceConfig, step: StepFn) -> ErrataNumbers:
     # Erratum 4: Algorithm 1 scans a grid; time it at two step sizes.
     market = paper_market(config, "paper")
     timings: dict[str, Any] = {"phi": [], "seconds": [], "grid_points": []}
-    f_max = 1.0 / ((market.c_min + market.a) * market.t)
-    f_min = F_MIN
     alg: Contract | None = None
     for phi in (1e-5, 1e-6):
         start = time.perf_counter()
         alg = solve(market, scheme="CA", method="algorithm1", phi=phi)
         timings["seconds"].append(time.perf_counter() - start)
         timings["phi"].append(phi)
-        timings["grid_points"].append(len(market.gammas) * math.ceil((f_max - f_min) / phi))
+        timings["grid_points"].append(algorithm1_evaluations(market, phi))
     assert alg is not None
     exact = solve(market, scheme="CA", method="exact")
-    timings["f_min"] = f_min
-    timings["f_max"] = f_max
+    timings["f_min"] = F_MIN
+    timings["f_max"] = market.f_bounds[1]
     timings["n_types"] = len(market.gammas)
     timings["finite"] = bool(np.all(np.isfinite(alg.f)) and np.isfinite(alg.sp_utility_total))
     timings["sp_utility_algorithm1"] = float(alg.sp_utility_total)
@@ -239,20 +248,18 @@ def errata_numbers(config: ReproduceConfig, step: StepFn) -> ErrataNumbers:
     # Erratum 5: g at Algorithm 1's f_min, per formula set, at the default alpha.
     g_at_fmin: dict[str, float] = {}
     for forms in FORMULA_SETS:
-        perf = paper_market(config, forms).performance
-        g_at_fmin[forms] = float(perf.g(np.array([1.0 / F_MIN]), config.alpha)[0])
+        g_at_fmin[forms] = float(performance_at(paper_market(config, forms), F_MIN))
 
     # Erratum 3: the printed eq. (5), evaluated where the engine refuses to (theta = a t / 2).
     t, a = market.t, float(market.a)
-    x = a * t / 2 - a * t
-    printed = t * (a * t / 2) / x + t * t * (a * a - a) / (2 * x)
+    printed = printed_aoi(a * t / 2, t=t, a=a)
 
     # Sec. III-A: convexity of D and A in theta for theta > a t (second differences).
     convexity: dict[str, dict[str, float]] = {}
-    grid = np.linspace(a * t * (1 + 1e-3), (config.c_max + a) * t * 4, 4001)
+    grid = np.linspace(a * t * (1 + 1e-3), cycle(config.c_max, t=t, a=a) * 4, 4001)
     for forms in FORMULA_SETS:
-        d2_lat = np.diff(latency(grid, t=t, a=a, formulas=forms), 2)
-        d2_aoi = np.diff(aoi(grid, t=t, a=a, formulas=forms), 2)
+        d2_lat = second_differences(latency(grid, t=t, a=a, formulas=forms))
+        d2_aoi = second_differences(aoi(grid, t=t, a=a, formulas=forms))
         convexity[forms] = {
             "min_second_difference_latency": float(d2_lat.min()),
             "min_second_difference_aoi": float(d2_aoi.min()),
