@@ -88,6 +88,11 @@ class ReproduceConfig(BaseModel):
         return (self.formulas,)
 
     @property
+    def sim_a_shown(self) -> int:
+        """The ``a`` whose simulation the report draws and tabulates: ``a`` if simulated."""
+        return self.a if self.a in self.sim_a_values else self.sim_a_values[0]
+
+    @property
     def n_steps(self) -> int:
         """Progress steps :func:`reproduce` reports (for a progress bar's total)."""
         per_set = 1 + len(self.a_values) + len(self.alphas)

@@ -162,7 +162,7 @@ def _magnitude_table(rep: Reproduction) -> Table:
 
 def _simulation_table(rep: Reproduction) -> Table:
     rows = rep.simulation.rows
-    a_show = rep.config.a if rep.config.a in rep.config.sim_a_values else rep.config.sim_a_values[0]
+    a_show = rep.config.sim_a_shown
     out = []
     for i in np.flatnonzero(rows["a"] == a_show):
         out.append(

@@ -125,7 +125,7 @@ def _fig4(rep: Reproduction, which: str) -> Artifact:
 
 def _sim_figure(rep: Reproduction) -> Artifact:
     rows = rep.simulation.rows
-    a_show = rep.config.a if rep.config.a in rep.config.sim_a_values else rep.config.sim_a_values[0]
+    a_show = rep.config.sim_a_shown
     mask = rows["a"] == a_show
     c = rows["c"][mask]
     panels = {
