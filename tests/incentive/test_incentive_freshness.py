@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aoichain.errors import InvalidInput
-from aoichain.incentive import aoi, latency
+from aoichain.incentive import (
+    aoi,
+    collection_slots,
+    cycle,
+    latency,
+    printed_aoi,
+    printed_aoi_factor,
+    printed_latency_excess,
+)
 
 
 def slot_rule_averages(c: int, a: int, t: float) -> tuple[float, float]:
@@ -87,3 +95,39 @@ def test_aoi_and_latency_are_convex_in_theta_and_in_f(t: float, a: float, formul
         for y in (fn(theta, t=t, a=a, formulas=formulas), fn(1 / f, t=t, a=a, formulas=formulas)):
             second = y[2:] - 2 * y[1:-1] + y[:-2]
             assert np.all(second >= -1e-12 * np.max(np.abs(y)))
+
+
+def test_cycle_and_collection_slots_invert_each_other() -> None:
+    c = np.array([1.0, 3.0, 14.5])
+    theta = cycle(c, t=2.0, a=5.0)
+    np.testing.assert_array_equal(theta, [12.0, 16.0, 39.0])
+    np.testing.assert_allclose(collection_slots(theta, t=2.0, a=5.0), c, rtol=1e-15)
+
+
+def test_printed_aoi_is_eq5_inside_the_domain_and_negative_below_it() -> None:
+    theta = np.array([10.5, 16.0, 40.0])  # a t = 10 s
+    np.testing.assert_allclose(
+        printed_aoi(theta, t=2.0, a=5.0), aoi(theta, t=2.0, a=5.0, formulas="paper"), rtol=1e-13
+    )
+    # theta = a t / 2 = 5 s, theta - a t = -5 s: 2 * 5/(-5) + 4 * 20/(-10) = -10 s (erratum 3)
+    assert printed_aoi(5.0, t=2.0, a=5.0) == pytest.approx(-10.0, rel=1e-15)
+    assert np.all(printed_aoi(np.linspace(0.5, 9.5, 10), t=2.0, a=5.0) < 0)
+
+
+@pytest.mark.parametrize("t", [0.5, 2.0])
+def test_the_printed_forms_overstate_by_the_errata_amounts(t: float) -> None:
+    for c in range(1, 16):
+        for a in range(1, 16):
+            theta = cycle(c, t=t, a=a)
+            extra = latency(theta, t=t, a=a, formulas="paper") - latency(
+                theta, t=t, a=a, formulas="corrected"
+            )
+            assert extra == pytest.approx(printed_latency_excess(c, t=t, a=a), rel=1e-9, abs=1e-9)
+            ratio = aoi(theta, t=t, a=a, formulas="paper") / aoi(
+                theta, t=t, a=a, formulas="corrected"
+            )
+            assert ratio == pytest.approx(printed_aoi_factor(c, a=a), rel=1e-12)
+    # the hand values at t = 2, a = 5, c = 3: latency 8 s vs 3.5 s, AoI 12 s vs 4.5 s
+    assert printed_latency_excess(3, t=2.0, a=5.0) == pytest.approx(4.5, rel=1e-15)
+    assert printed_aoi_factor(3, a=5.0) == pytest.approx(12.0 / 4.5, rel=1e-15)
+    assert printed_latency_excess(1, t=2.0, a=5.0) == 0.0

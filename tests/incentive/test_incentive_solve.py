@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from aoichain.incentive import (
     InvalidMarket,
     Market,
+    algorithm1_evaluations,
+    objective_by_type,
     satisfaction,
     solve,
     virtual_costs,
@@ -316,6 +318,28 @@ def test_algorithm1_is_the_paper_grid() -> None:
     assert np.max(np.abs(contract.f - exact.f)) <= phi
     assert 0 <= exact.sp_utility_total - contract.sp_utility_total < 1e-3
     assert "phi=1e-05" in contract.message
+
+
+def test_algorithm1_evaluations_count_its_grid_once_per_type() -> None:
+    market = Market.paper_default()  # f_max = 1/((1 + 5) 2 s) = 1/12 Hz
+    assert algorithm1_evaluations(market, 1e-5) == 10 * 8333
+    assert algorithm1_evaluations(market, 1e-6) == 10 * 83324
+    assert "over 8333 points" in solve(market, "CA", "algorithm1", phi=1e-5).message
+
+
+@pytest.mark.parametrize("scheme", ["CA", "CC", "CS"])
+@pytest.mark.parametrize("overrides", [IRONING, PER_TYPE, {"probs": (0.2, 0.0, 0.8), **PER_TYPE}])
+def test_objective_by_type_is_the_reference_objective(
+    overrides: dict[str, Any], scheme: str
+) -> None:
+    market = Market(**overrides)
+    lo, hi = market.f_bounds
+    f = np.linspace(lo, min(hi, 0.09), 301)
+    got = objective_by_type(market, f, scheme)
+    want = objective_rows(market, scheme, f)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("scheme", ["CA", "CC", "CS"])

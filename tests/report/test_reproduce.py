@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from aoichain.cli import app
 from aoichain.errors import InvalidInput
-from aoichain.report._claims import Claim
 from aoichain.report.reproduce import (
     FIGURES,
     ReproduceConfig,
@@ -25,6 +24,7 @@ from aoichain.report.reproduce import (
     compute,
     write_outputs,
 )
+from aoichain.report.reproduce.verdicts import Claim
 
 STEMS = (
     "fig2_worker_utility",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aoichain.report._claims import Claim, Verdict, compare, fmt, jsonable, monotone, unimodal_peak
+from aoichain.jsonio import jsonable
 from aoichain.report._document import (
     BulletList,
     Callout,
@@ -21,6 +21,7 @@ from aoichain.report._document import (
     csv_text,
 )
 from aoichain.report._figures import heatmaps, line_panels, png_bytes
+from aoichain.report.reproduce.verdicts import Claim, Verdict, compare, fmt, monotone, unimodal_peak
 
 
 def _doc() -> Document:

@@ -16,17 +16,45 @@ from aoichain.incentive.contract import (
     optimal_rewards,
     utility_matrix,
 )
+from aoichain.incentive.curvature import largest_relative_second_difference, second_differences
 from aoichain.incentive.errors import InvalidMarket
-from aoichain.incentive.freshness import FORMULAS, Formulas, aoi, latency
+from aoichain.incentive.freshness import (
+    FORMULAS,
+    Formulas,
+    aoi,
+    collection_slots,
+    cycle,
+    latency,
+    printed_aoi,
+    printed_aoi_factor,
+    printed_latency_excess,
+)
 from aoichain.incentive.market import (
     DEFAULT_C_MAX_INTEGER,
     F_MIN,
     Market,
     equal_types,
+    performance_at,
     satisfaction,
+    satisfaction_by_type,
     virtual_costs,
 )
-from aoichain.incentive.solve import DEFAULT_PHI, METHODS, SCHEMES, Method, Scheme, solve
+from aoichain.incentive.satisfaction import (
+    performance_from,
+    performance_slope_in_alpha,
+    satisfaction_from,
+    satisfaction_of_performance,
+)
+from aoichain.incentive.solve import (
+    DEFAULT_PHI,
+    METHODS,
+    SCHEMES,
+    Method,
+    Scheme,
+    algorithm1_evaluations,
+    objective_by_type,
+    solve,
+)
 
 __all__ = [
     "DEFAULT_C_MAX_INTEGER",
@@ -42,15 +70,30 @@ __all__ = [
     "Market",
     "Method",
     "Scheme",
+    "algorithm1_evaluations",
     "aoi",
     "best_utilities",
     "build_contract",
     "choose_item",
+    "collection_slots",
+    "cycle",
     "equal_types",
     "feasibility",
+    "largest_relative_second_difference",
     "latency",
+    "objective_by_type",
     "optimal_rewards",
+    "performance_at",
+    "performance_from",
+    "performance_slope_in_alpha",
+    "printed_aoi",
+    "printed_aoi_factor",
+    "printed_latency_excess",
     "satisfaction",
+    "satisfaction_by_type",
+    "satisfaction_from",
+    "satisfaction_of_performance",
+    "second_differences",
     "solve",
     "utility_matrix",
     "virtual_costs",

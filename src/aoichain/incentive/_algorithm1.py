@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from aoichain.incentive._exact import Problem
 from aoichain.incentive._model import F_MIN
+from aoichain.incentive.satisfaction import satisfaction_of_performance
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -36,8 +37,7 @@ def _satisfaction_rows(prob: Problem, f: FloatArray, f_lo: float) -> FloatArray:
     """``G`` on a chunk of the grid, one row per distinct alpha (``-inf`` where infeasible)."""
     theta = 1.0 / f
     g = prob.perf.g(theta[None, :], prob.alpha_values[:, None])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sat = np.where(g > 0, prob.perf.beta * np.log(np.where(g > 0, g, 1.0)), -np.inf)
+    sat = satisfaction_of_performance(g, prob.perf.beta)
     return np.where(f[None, :] >= f_lo, sat, -np.inf)
 
 

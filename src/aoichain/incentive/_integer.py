@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aoichain.incentive._exact import Problem
+from aoichain.incentive.freshness import cycle
+from aoichain.incentive.satisfaction import satisfaction_of_performance
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -31,7 +33,7 @@ def integer_candidates(
     lo = math.ceil(c_min - 1e-12)
     hi = math.floor(c_max + 1e-12)
     cs = np.arange(hi, lo - 1, -1, dtype=np.float64)
-    theta = (cs + a) * t
+    theta = cycle(cs, t=t, a=a)
     keep = theta <= theta_hi * (1 + 1e-12)
     return cs[keep], theta[keep]
 
@@ -41,8 +43,8 @@ def objective_table(prob: Problem, theta: FloatArray) -> FloatArray:
     alphas = prob.alpha_values[prob.alpha_index]
     g = prob.perf.g(theta[None, :], alphas[:, None])
     w = prob.weights[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sat = np.where(g > 0, prob.perf.beta * np.log(np.where(g > 0, g, 1.0)), -np.inf)
+    sat = satisfaction_of_performance(g, prob.perf.beta)
+    with np.errstate(invalid="ignore"):
         val = np.where(w > 0, w * sat, 0.0) - prob.costs[:, None] / theta[None, :]
     return np.asarray(val, dtype=np.float64)
 

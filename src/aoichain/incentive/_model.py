@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aoichain.incentive.freshness import Formulas, aoi_derivatives, latency_derivatives
+from aoichain.incentive.satisfaction import performance_from
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -53,7 +54,7 @@ class Performance:
         A, A1, A2 = aoi_derivatives(theta, t=self.t, a=self.a, formulas=self.formulas)
         D, D1, D2 = latency_derivatives(theta, t=self.t, a=self.a, formulas=self.formulas)
         al = np.asarray(alpha, dtype=np.float64)
-        g = al * (self.K - A) + (1.0 - al) * (self.H - D)
+        g = performance_from(A, D, al, self.K, self.H)
         return g, -al * A1 - (1.0 - al) * D1, -al * A2 - (1.0 - al) * D2
 
     def g(self, theta: FloatArray, alpha: FloatArray | float) -> FloatArray:

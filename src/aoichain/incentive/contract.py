@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from aoichain.incentive.freshness import aoi, latency
+from aoichain.incentive.freshness import aoi, collection_slots, latency
 from aoichain.incentive.market import Market, satisfaction
 
 __all__ = [
@@ -326,7 +326,7 @@ def build_contract(
         alpha=_frozen(market.alpha_array),
         f=_frozen(fa),
         theta=_frozen(theta),
-        c=_frozen(theta / market.t - market.a),
+        c=_frozen(collection_slots(theta, t=market.t, a=market.a)),
         reward=_frozen(r),
         worker_utility=_frozen(own),
         aoi=_frozen(aoi(theta, t=market.t, a=market.a, formulas=market.formulas)),

@@ -21,16 +21,14 @@ from scipy.optimize import minimize_scalar
 
 from aoichain.incentive.contract import Contract, build_contract
 from aoichain.incentive.errors import InvalidMarket
-from aoichain.incentive.market import DEFAULT_C_MAX_INTEGER, Market, satisfaction
+from aoichain.incentive.freshness import cycle
+from aoichain.incentive.market import DEFAULT_C_MAX_INTEGER, Market, satisfaction_by_type
 
 
 def _pooled_objective(market: Market, f: np.ndarray) -> np.ndarray:
     """``sum_n Q_n G_n(f) - f / gamma_1`` for each candidate ``f`` (per worker)."""
     q = market.prob_array[:, None]
-    grid = np.broadcast_to(f[None, :], (market.n_types, f.size))
-    sat = satisfaction(market, grid) if not isinstance(market.alpha, tuple) else None
-    if sat is None:
-        sat = np.stack([satisfaction(market, np.full(market.n_types, x)) for x in f], axis=1)
+    sat = satisfaction_by_type(market, f)
     with np.errstate(invalid="ignore"):
         total = np.where(q > 0, q * sat, 0.0).sum(axis=0)
     return np.asarray(total - f / market.gamma_array[0])
@@ -64,11 +62,11 @@ def flat_contract(market: Market, method: str = "exact", *, c: float | None = No
                 f"The 'c' parameter of flat_contract must lie in [{market.c_min}, {c_max}]. "
                 f"Got {c!r} instead."
             )
-        best = 1.0 / ((c + market.a) * market.t)
+        best = float(1.0 / cycle(c, t=market.t, a=market.a))
     elif method == "integer":
         c_max = market.c_max if market.c_max is not None else DEFAULT_C_MAX_INTEGER
         cs = np.arange(int(np.ceil(market.c_min)), int(np.floor(c_max)) + 1, dtype=float)
-        fs = 1.0 / ((cs + market.a) * market.t)
+        fs = 1.0 / cycle(cs, t=market.t, a=market.a)
         best = float(fs[int(np.argmax(_pooled_objective(market, fs)))])
     else:
         lo, hi = market.f_bounds

@@ -34,7 +34,17 @@ from numpy.typing import ArrayLike, NDArray
 
 from aoichain.errors import InvalidInput
 
-__all__ = ["FORMULAS", "Formulas", "aoi", "latency"]
+__all__ = [
+    "FORMULAS",
+    "Formulas",
+    "aoi",
+    "collection_slots",
+    "cycle",
+    "latency",
+    "printed_aoi",
+    "printed_aoi_factor",
+    "printed_latency_excess",
+]
 
 Formulas = Literal["paper", "corrected"]
 FORMULAS: tuple[Formulas, ...] = ("paper", "corrected")
@@ -46,6 +56,47 @@ def _check_formulas(formulas: str) -> None:
         raise InvalidInput(
             f"The 'formulas' parameter must be one of {list(FORMULAS)}. Got {formulas!r} instead."
         )
+
+
+def cycle(c: ArrayLike, *, t: float, a: ArrayLike) -> FloatArray:
+    """Length of an update cycle, ``theta = (c + a) t`` seconds (Sec. III-A).
+
+    Parameters
+    ----------
+    c : array_like
+        Slots of the collection phase.
+    t : float
+        Slot length in seconds.
+    a : array_like
+        Slots of the serving (idle) phase.
+
+    Returns
+    -------
+    ndarray
+        ``theta`` in seconds; the update frequency is ``f = 1/theta`` Hz.
+    """
+    slots = np.asarray(c, dtype=np.float64) + np.asarray(a, dtype=np.float64)
+    return np.asarray(slots * t, dtype=np.float64)
+
+
+def collection_slots(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
+    """Slots of the collection phase of a cycle, ``c = theta/t - a`` (the inverse of :func:`cycle`).
+
+    Parameters
+    ----------
+    theta : array_like
+        Update cycle in seconds.
+    t : float
+        Slot length in seconds.
+    a : float
+        Slots of the serving (idle) phase.
+
+    Returns
+    -------
+    ndarray
+        ``c`` in slots (not rounded: the contract solvers relax ``c`` to a real number).
+    """
+    return np.asarray(np.asarray(theta, dtype=np.float64) / t - a, dtype=np.float64)
 
 
 def aoi(theta: ArrayLike, *, t: float, a: float, formulas: Formulas = "paper") -> FloatArray:
@@ -110,6 +161,61 @@ def latency(theta: ArrayLike, *, t: float, a: float, formulas: Formulas = "paper
         else:
             val = (x * x + 3.0 * t * x + 2.0 * a * t * t) / (2.0 * th)
     return np.asarray(np.where(x > 0, val, np.inf), dtype=np.float64)
+
+
+def printed_aoi(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
+    """Eq. (5) exactly as printed, for any cycle: no domain check.
+
+    ``t theta/(theta - at) + t^2 (a^2 - a)/(2 (theta - at))``. Unlike
+    ``aoi(..., formulas="paper")``, which equals it for ``theta > a t`` and
+    refuses every other cycle (``inf``), this evaluates the printed expression
+    wherever ``theta != a t``: for ``theta < a t``, the case the paper's text
+    names (erratum 3 of the SPEC), it is negative, so that case cannot be meant.
+
+    Returns
+    -------
+    ndarray
+        Seconds (``inf`` or ``nan`` at ``theta = a t``).
+    """
+    th = np.asarray(theta, dtype=np.float64)
+    x = th - a * t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(t * th / x + t * t * (a * a - a) / (2.0 * x), dtype=np.float64)
+
+
+def printed_latency_excess(c: ArrayLike, *, t: float, a: ArrayLike) -> FloatArray:
+    """How much eq. (4) as printed overstates the latency, ``(c - 1) c/(c + a) t (c + 3)/2`` s.
+
+    Eq. (2) multiplies the collection phase's share ``c/(c + a) t (c + 3)/2`` of
+    the latency by ``c`` once too often (erratum 1 of the SPEC): for a cycle of
+    ``c + a`` whole slots the printed form exceeds the slot rules' average by
+    ``c - 1`` times that share, and is exact only at ``c = 1``. ``c``, ``t`` and
+    ``a`` are as in :func:`cycle`.
+
+    Returns
+    -------
+    ndarray
+        ``latency(paper) - latency(corrected)`` in seconds.
+    """
+    ca = np.asarray(c, dtype=np.float64)
+    collection_share = ca / (ca + np.asarray(a, dtype=np.float64)) * t * (ca + 3) / 2
+    return np.asarray((ca - 1) * collection_share, dtype=np.float64)
+
+
+def printed_aoi_factor(c: ArrayLike, *, a: ArrayLike) -> FloatArray:
+    """How many times eq. (5) as printed overstates the AoI, ``(c + a)/c``.
+
+    Eq. (5) does not follow from eq. (3): a ``t/(c + a)`` became ``t/c``
+    (erratum 2 of the SPEC), which scales the whole AoI by ``(c + a)/c`` for a
+    cycle of ``c + a`` slots.
+
+    Returns
+    -------
+    ndarray
+        ``aoi(paper) / aoi(corrected)``, dimensionless.
+    """
+    ca = np.asarray(c, dtype=np.float64)
+    return np.asarray((ca + np.asarray(a, dtype=np.float64)) / ca, dtype=np.float64)
 
 
 def aoi_derivatives(

@@ -25,13 +25,16 @@ from pydantic_core import PydanticCustomError
 from aoichain.config import describe_validation_error
 from aoichain.incentive._model import F_MIN, Domain, Performance, positive_domain
 from aoichain.incentive.errors import InvalidMarket
+from aoichain.incentive.satisfaction import satisfaction_of_performance
 
 __all__ = [
     "DEFAULT_C_MAX_INTEGER",
     "F_MIN",
     "Market",
     "equal_types",
+    "performance_at",
     "satisfaction",
+    "satisfaction_by_type",
     "virtual_costs",
 ]
 
@@ -434,8 +437,8 @@ def virtual_costs(market: Market) -> FloatArray:
     return np.asarray(q * inv + gap * tail, dtype=np.float64)
 
 
-def satisfaction(market: Market, f: ArrayLike) -> FloatArray:
-    """The SP's satisfaction ``G_n(f) = beta ln g_n(f)`` (eqs. 11-12).
+def performance_at(market: Market, f: ArrayLike) -> FloatArray:
+    """The SP's performance ``g_n(f) = alpha (K - A) + (1 - alpha)(H - D)`` (eq. 12).
 
     Parameters
     ----------
@@ -447,7 +450,7 @@ def satisfaction(market: Market, f: ArrayLike) -> FloatArray:
     Returns
     -------
     ndarray
-        ``G_n(f)``; ``-inf`` where ``g <= 0`` or ``f >= 1/(a t)`` (no collection phase).
+        ``g_n(f)`` in seconds; ``-inf`` where ``f >= 1/(a t)`` (no collection phase).
     """
     fa = np.asarray(f, dtype=np.float64)
     alpha: FloatArray | float = (
@@ -455,5 +458,37 @@ def satisfaction(market: Market, f: ArrayLike) -> FloatArray:
     )
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         theta = np.where(fa > 0, 1.0 / fa, np.inf)
-        g = market.performance.g(theta, alpha)
-        return np.asarray(np.where(g > 0, market.beta * np.log(np.maximum(g, 0.0)), -np.inf))
+        return market.performance.g(theta, alpha)
+
+
+def satisfaction(market: Market, f: ArrayLike) -> FloatArray:
+    """The SP's satisfaction ``G_n(f) = beta ln g_n(f)`` (eqs. 11-12).
+
+    ``market`` and ``f`` are as in :func:`performance_at`.
+
+    Returns
+    -------
+    ndarray
+        ``G_n(f)``; ``-inf`` where ``g <= 0`` or ``f >= 1/(a t)`` (no collection phase).
+    """
+    return satisfaction_of_performance(performance_at(market, f), market.beta)
+
+
+def satisfaction_by_type(market: Market, f: ArrayLike) -> FloatArray:
+    """``G_n(f_k)`` for every type ``n`` and every candidate frequency ``f_k``.
+
+    Parameters
+    ----------
+    market : Market
+    f : array_like
+        Candidate update frequencies in Hz, one-dimensional.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(N, len(f))``; ``-inf`` where ``g <= 0``.
+    """
+    fa = np.asarray(f, dtype=np.float64)
+    if isinstance(market.alpha, tuple):
+        return np.stack([satisfaction(market, np.full(market.n_types, x)) for x in fa], axis=1)
+    return satisfaction(market, np.broadcast_to(fa[None, :], (market.n_types, fa.size)))

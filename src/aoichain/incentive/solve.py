@@ -30,16 +30,30 @@ import math
 from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from aoichain.incentive._algorithm1 import grid, solve_algorithm1
 from aoichain.incentive._exact import Problem, solve_exact
 from aoichain.incentive._integer import integer_candidates, solve_integer
 from aoichain.incentive.contract import Contract, build_contract, optimal_rewards
 from aoichain.incentive.errors import InvalidMarket
-from aoichain.incentive.market import DEFAULT_C_MAX_INTEGER, Market, virtual_costs
+from aoichain.incentive.market import (
+    DEFAULT_C_MAX_INTEGER,
+    Market,
+    satisfaction_by_type,
+    virtual_costs,
+)
 
-__all__ = ["DEFAULT_PHI", "METHODS", "SCHEMES", "Method", "Scheme", "solve"]
+__all__ = [
+    "DEFAULT_PHI",
+    "METHODS",
+    "SCHEMES",
+    "Method",
+    "Scheme",
+    "algorithm1_evaluations",
+    "objective_by_type",
+    "solve",
+]
 
 FloatArray = NDArray[np.float64]
 Scheme = Literal["CA", "CC", "CS"]
@@ -61,6 +75,43 @@ def scheme_objective(market: Market, scheme: Scheme) -> tuple[FloatArray, FloatA
     if scheme == "CS":
         return np.array(q), q / g
     return np.ones_like(g), 1.0 / g
+
+
+def objective_by_type(market: Market, f: ArrayLike, scheme: Scheme = "CA") -> FloatArray:
+    """Each type's objective ``h_n(f) = w_n G_n(f) - k_n f`` of ``scheme`` at every ``f``.
+
+    For CA, ``h_n = Q_n G_n - b_n f`` with the virtual costs ``b_n`` (Problem 2):
+    the SP's utility at a menu is ``U_s = M sum_n h_n(f_n)``. A type with
+    ``w_n = 0`` contributes ``-k_n f`` only, as in the solvers.
+
+    Parameters
+    ----------
+    market : Market
+    f : array_like
+        Candidate update frequencies in Hz, one-dimensional.
+    scheme : {"CA", "CC", "CS"}
+
+    Returns
+    -------
+    ndarray
+        Shape ``(N, len(f))``; ``-inf`` where ``g_n <= 0`` (for ``w_n > 0``).
+    """
+    fa = np.asarray(f, dtype=np.float64)
+    w, k = scheme_objective(market, scheme)
+    sat = satisfaction_by_type(market, fa)
+    with np.errstate(invalid="ignore"):
+        weighted = np.where(w[:, None] > 0, w[:, None] * sat, 0.0)
+    return np.asarray(weighted - k[:, None] * fa[None, :], dtype=np.float64)
+
+
+def algorithm1_evaluations(market: Market, phi: float = DEFAULT_PHI) -> int:
+    """How many objective values Algorithm 1 computes: ``N`` times its grid's points.
+
+    The grid is ``f_min + z phi < f_max`` (``f_min = 1e-5`` Hz, ``f_max`` the
+    largest allowed frequency), so the count grows as ``(f_max - f_min)/phi``,
+    not as its logarithm (erratum 4 of the SPEC).
+    """
+    return market.n_types * int(grid(market.f_bounds[1], phi).size)
 
 
 def _problem(market: Market, scheme: Scheme) -> Problem:

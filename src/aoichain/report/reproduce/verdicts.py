@@ -9,11 +9,12 @@ advance; the helpers here compare series with a stated tolerance so that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from aoichain.jsonio import jsonable
 
@@ -23,7 +24,10 @@ __all__ = [
     "VerdictKind",
     "compare",
     "fmt",
+    "ids_text",
+    "kind_by_count",
     "monotone",
+    "seq_text",
     "unimodal_peak",
 ]
 
@@ -125,6 +129,13 @@ def fmt(value: float, digits: int = 4) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+def kind_by_count(n_ok: int, total: int) -> VerdictKind:
+    """``holds`` when all ``total`` cases agree with a claim, ``fails`` when none does."""
+    if n_ok == total:
+        return "holds"
+    return "fails" if n_ok == 0 else "partly"
+
+
 def compare(x: ArrayLike, y: ArrayLike, rel_tol: float = REL_TOL) -> np.ndarray:
     """Elementwise sign of ``x - y`` (+1, 0 or -1), with ties within ``rel_tol``."""
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -165,14 +176,14 @@ def unimodal_peak(y: ArrayLike, rel_tol: float = REL_TOL) -> tuple[int, bool]:
     return k, bool(interior and np.all(rise > 0) and np.all(fall < 0))
 
 
-def count_text(n: int, total: int, what: str) -> str:
-    """ "3 of 10 types" style counts."""
-    return f"{n} of {total} {what}"
-
-
 def seq_text(values: ArrayLike, digits: int = 4) -> str:
     """A short series for prose: all values up to 6, else first 3 … last 2."""
     vals = [fmt(v, digits) for v in np.asarray(values, dtype=float).ravel()]
     if len(vals) <= 6:
         return ", ".join(vals)
     return ", ".join(vals[:3]) + ", …, " + ", ".join(vals[-2:])
+
+
+def ids_text(values: Sequence[float] | NDArray[np.float64]) -> str:
+    """Numbers listed for prose, shortest form: ``2, 5, 0.3``."""
+    return ", ".join(f"{float(v):g}" for v in values)

@@ -1,0 +1,268 @@
+"""The numbers a reproduction is judged on (computed, never written in advance).
+
+* :class:`FormulaRun`: the contracts of Figs. 2-4 under one set of closed forms;
+* :class:`SimulationCheck`: slot-by-slot averages against both closed forms;
+* :class:`ErrataNumbers`: Algorithm 1's cost, ``g`` at its ``f_min``, the
+  printed AoI where the paper's domain condition is reversed, and convexity.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aoichain.errors import InvalidInput
+from aoichain.incentive import (
+    F_MIN,
+    Contract,
+    Market,
+    algorithm1_evaluations,
+    aoi,
+    cycle,
+    latency,
+    performance_at,
+    printed_aoi,
+    second_differences,
+    solve,
+    utility_matrix,
+)
+from aoichain.incentive.simulation import simulate
+from aoichain.report.reproduce.config import (
+    FORMULA_SETS,
+    SCHEMES,
+    FloatArray,
+    FormulaSet,
+    ReproduceConfig,
+    StepFn,
+    paper_market,
+)
+
+
+@dataclass(frozen=True)
+class FormulaRun:
+    """Everything solved under one set of closed forms.
+
+    Attributes
+    ----------
+    formulas : {"paper", "corrected"}
+    market : Market
+        The default market (``a``, ``alpha`` of the config).
+    contracts : dict
+        ``{"CA"|"CC"|"CS": Contract}`` at the default market.
+    utility : ndarray
+        ``N x N`` utility of type ``n`` (row) taking CA item ``i`` (column) (Fig. 2).
+    a_values : ndarray
+        Fig. 3's ``a`` grid.
+    sp_by_a, workers_by_a : dict
+        ``{scheme: ndarray over a}``: SP utility and workers' total utility (Fig. 3).
+    f_by_a, c_by_a : dict
+        ``{scheme: ndarray (len(a_values), N)}``: the frequencies (Hz) and
+        collection slots behind them.
+    alphas : ndarray
+        Fig. 4's alpha grid.
+    by_alpha : dict
+        ``{"f", "c", "reward", "sp_utility", "worker_utility", "aoi", "latency":
+        ndarray (len(alphas), N)}`` and ``"sp_total"`` (len(alphas),): CA contracts.
+    integer : Contract
+        CA with whole collection slots (``method="integer"``) at the default market.
+    unbounded : Contract
+        CA at the default market without the ``c <= c_max`` bound of Table I.
+    """
+
+    formulas: FormulaSet
+    market: Market
+    contracts: dict[str, Contract]
+    utility: FloatArray
+    a_values: FloatArray
+    sp_by_a: dict[str, FloatArray]
+    workers_by_a: dict[str, FloatArray]
+    f_by_a: dict[str, FloatArray]
+    c_by_a: dict[str, FloatArray]
+    alphas: FloatArray
+    by_alpha: dict[str, FloatArray]
+    integer: Contract
+    unbounded: Contract
+
+
+@dataclass(frozen=True)
+class SimulationCheck:
+    """Slot-by-slot averages against both closed forms, per ``(a, c)``.
+
+    ``long`` holds the averages over ``n_slots`` requests (not a whole number
+    of cycles, as a real horizon); ``exact`` over whole cycles (the true
+    cycle average, to rounding). Keys of ``rows``: a, c, theta, sim_aoi,
+    sim_latency, cycle_aoi, cycle_latency, paper_aoi, paper_latency,
+    corrected_aoi, corrected_latency (seconds).
+    """
+
+    n_slots: int
+    t: float
+    rows: dict[str, FloatArray]
+
+
+@dataclass(frozen=True)
+class ErrataNumbers:
+    """Numbers behind errata 3-5 (Algorithm 1 and the domain)."""
+
+    algorithm1: dict[str, Any]
+    g_at_fmin: dict[str, float]
+    printed_aoi_below_at: float
+    convexity: dict[str, dict[str, float]]
+
+
+def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepFn) -> FormulaRun:
+    """Solve the default market and the sweeps over ``a`` and alpha under ``formulas``."""
+    market = paper_market(config, formulas)
+    n_types = len(market.gammas)
+    bad = [n for n in config.fig2_types if not 1 <= n <= n_types]
+    if bad:
+        raise InvalidInput(
+            f"The 'fig2_types' parameter of ReproduceConfig must name types in 1..{n_types}. "
+            f"Got {bad!r} instead."
+        )
+    contracts: dict[str, Contract] = {
+        s: solve(market, scheme=s, method=config.method) for s in SCHEMES
+    }
+    ca = contracts["CA"]
+    utility = np.asarray(utility_matrix(ca.gamma, ca.f, ca.reward), dtype=float)
+    integer = solve(market, scheme="CA", method="integer")
+    unbounded = solve(paper_market(config, formulas, c_max=None), scheme="CA", method=config.method)
+    step(f"{formulas}: default contract and Fig. 2")
+
+    a_values = np.asarray(config.a_values, dtype=float)
+    sp: dict[str, FloatArray] = {s: np.empty(a_values.size) for s in SCHEMES}
+    workers: dict[str, FloatArray] = {s: np.empty(a_values.size) for s in SCHEMES}
+    f_by_a: dict[str, FloatArray] = {s: np.empty((a_values.size, n_types)) for s in SCHEMES}
+    c_by_a: dict[str, FloatArray] = {s: np.empty((a_values.size, n_types)) for s in SCHEMES}
+    for k, a in enumerate(config.a_values):
+        swept = paper_market(config, formulas, a=a)
+        for s in SCHEMES:
+            contract = solve(swept, scheme=s, method=config.method)
+            sp[s][k] = contract.sp_utility_total
+            workers[s][k] = contract.workers_utility
+            f_by_a[s][k] = contract.f
+            c_by_a[s][k] = contract.c
+        step(f"{formulas}: Fig. 3, a = {a}")
+
+    alphas = np.asarray(config.alphas, dtype=float)
+    keys = ("f", "c", "reward", "sp_utility", "worker_utility", "aoi", "latency")
+    by_alpha: dict[str, FloatArray] = {k: np.empty((alphas.size, n_types)) for k in keys}
+    by_alpha["sp_total"] = np.empty(alphas.size)
+    by_alpha["workers_total"] = np.empty(alphas.size)
+    for k, alpha in enumerate(config.alphas):
+        contract = solve(
+            paper_market(config, formulas, alpha=alpha), scheme="CA", method=config.method
+        )
+        for key in keys:
+            by_alpha[key][k] = getattr(contract, key)
+        by_alpha["sp_total"][k] = contract.sp_utility_total
+        by_alpha["workers_total"][k] = contract.workers_utility
+        step(f"{formulas}: Fig. 4, alpha = {alpha:g}")
+
+    return FormulaRun(
+        formulas=formulas,
+        market=market,
+        contracts=contracts,
+        utility=utility,
+        a_values=a_values,
+        sp_by_a=sp,
+        workers_by_a=workers,
+        f_by_a=f_by_a,
+        c_by_a=c_by_a,
+        integer=integer,
+        unbounded=unbounded,
+        alphas=alphas,
+        by_alpha=by_alpha,
+    )
+
+
+def simulation_check(config: ReproduceConfig, t: float, step: StepFn) -> SimulationCheck:
+    """Play the slot rules for every ``(a, c)`` of the config; evaluate both closed forms there."""
+    cols: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "a",
+            "c",
+            "theta",
+            "sim_aoi",
+            "sim_latency",
+            "cycle_aoi",
+            "cycle_latency",
+            "paper_aoi",
+            "paper_latency",
+            "corrected_aoi",
+            "corrected_latency",
+        )
+    }
+    for a in config.sim_a_values:
+        for c in range(1, config.sim_c_max + 1):
+            theta = float(cycle(c, t=t, a=a))
+            long = simulate(c, a, t, config.sim_slots)
+            cycles = simulate(c, a, t, c + a)
+            values = {
+                "a": a,
+                "c": c,
+                "theta": theta,
+                "sim_aoi": long.mean_aoi,
+                "sim_latency": long.mean_latency,
+                "cycle_aoi": cycles.mean_aoi,
+                "cycle_latency": cycles.mean_latency,
+            }
+            for forms in FORMULA_SETS:
+                values[f"{forms}_aoi"] = float(aoi(theta, t=t, a=a, formulas=forms))
+                values[f"{forms}_latency"] = float(latency(theta, t=t, a=a, formulas=forms))
+            for key, value in values.items():
+                cols[key].append(float(value))
+        step(f"slot simulation, a = {a}")
+    return SimulationCheck(
+        n_slots=config.sim_slots,
+        t=t,
+        rows={k: np.asarray(v, dtype=float) for k, v in cols.items()},
+    )
+
+
+def errata_numbers(config: ReproduceConfig, step: StepFn) -> ErrataNumbers:
+    """Time Algorithm 1, and measure what errata 3 and 5 and Sec. III-A's convexity need."""
+    # Erratum 4: Algorithm 1 scans a grid; time it at two step sizes.
+    market = paper_market(config, "paper")
+    timings: dict[str, Any] = {"phi": [], "seconds": [], "grid_points": []}
+    alg: Contract | None = None
+    for phi in (1e-5, 1e-6):
+        start = time.perf_counter()
+        alg = solve(market, scheme="CA", method="algorithm1", phi=phi)
+        timings["seconds"].append(time.perf_counter() - start)
+        timings["phi"].append(phi)
+        timings["grid_points"].append(algorithm1_evaluations(market, phi))
+    assert alg is not None
+    exact = solve(market, scheme="CA", method="exact")
+    timings["f_min"] = F_MIN
+    timings["f_max"] = market.f_bounds[1]
+    timings["n_types"] = len(market.gammas)
+    timings["finite"] = bool(np.all(np.isfinite(alg.f)) and np.isfinite(alg.sp_utility_total))
+    timings["sp_utility_algorithm1"] = float(alg.sp_utility_total)
+    timings["sp_utility_exact"] = float(exact.sp_utility_total)
+
+    # Erratum 5: g at Algorithm 1's f_min, per formula set, at the default alpha.
+    g_at_fmin: dict[str, float] = {}
+    for forms in FORMULA_SETS:
+        g_at_fmin[forms] = float(performance_at(paper_market(config, forms), F_MIN))
+
+    # Erratum 3: the printed eq. (5), evaluated where the engine refuses to (theta = a t / 2).
+    t, a = market.t, float(market.a)
+    printed = printed_aoi(a * t / 2, t=t, a=a)
+
+    # Sec. III-A: convexity of D and A in theta for theta > a t (second differences).
+    convexity: dict[str, dict[str, float]] = {}
+    grid = np.linspace(a * t * (1 + 1e-3), cycle(config.c_max, t=t, a=a) * 4, 4001)
+    for forms in FORMULA_SETS:
+        d2_lat = second_differences(latency(grid, t=t, a=a, formulas=forms))
+        d2_aoi = second_differences(aoi(grid, t=t, a=a, formulas=forms))
+        convexity[forms] = {
+            "min_second_difference_latency": float(d2_lat.min()),
+            "min_second_difference_aoi": float(d2_aoi.min()),
+        }
+    step("Algorithm 1 and the errata")
+    return ErrataNumbers(timings, g_at_fmin, float(printed), convexity)
