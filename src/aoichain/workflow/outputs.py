@@ -18,6 +18,7 @@ import numpy as np
 
 from aoichain.incentive import aoi as closed_aoi
 from aoichain.incentive import latency as closed_latency
+from aoichain.incentive import satisfaction_from
 from aoichain.jsonio import dumps, write_json
 from aoichain.workflow.config import config_to_toml
 from aoichain.workflow.summary import RunSummary
@@ -25,18 +26,6 @@ from aoichain.workflow.task import TaskOutcome, mean_finite
 
 if TYPE_CHECKING:
     from aoichain.workflow.task import Prepared
-
-
-def satisfaction(
-    aoi_s: np.ndarray, latency_s: np.ndarray, alpha: np.ndarray, K: float, H: float, beta: float
-) -> np.ndarray:
-    """The SP's satisfaction ``G = beta ln(alpha (K - A) + (1 - alpha)(H - D))`` (eqs. 11-12).
-
-    ``-inf`` where the performance is not positive.
-    """
-    g = alpha * (K - aoi_s) + (1.0 - alpha) * (H - latency_s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(g > 0, beta * np.log(np.where(g > 0, g, 1.0)), -np.inf)
 
 
 def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]]:
@@ -53,7 +42,7 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
         alpha = float(alphas[w.type_index])
         reward = float(contract.reward[item]) if item >= 0 else 0.0
         g_measured = float(
-            satisfaction(
+            satisfaction_from(
                 np.array(measured_aoi),
                 np.array(measured_lat),
                 np.array(alpha),
@@ -101,7 +90,7 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
     for w in prepared.workers:
         if w.item < 0:
             continue
-        g = satisfaction(
+        g = satisfaction_from(
             np.array(float(contract.aoi[w.item])),
             np.array(float(contract.latency[w.item])),
             np.array(float(alphas[w.type_index])),
