@@ -400,7 +400,7 @@ def lying_node(honest: ChainNode, lie: Lie | None) -> Iterator[LyingNode]:
     stops the proxy, never the chain.
     """
     if honest.rpc_url is None:
-        provider = LyingProvider(cast(BaseProvider, honest.w3.provider), lie)
+        provider = LyingProvider(honest.w3.provider, lie)
         yield LyingNode(
             honest.key, honest.chain_id, Web3(provider), None, honest.kind, liar=provider
         )
