@@ -356,8 +356,9 @@ class LyingProxy:
         self._server = _ProxyServer(self)
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
+        # A short poll interval: shutdown() waits for the loop to look (0.5 s by default).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="lying-proxy", daemon=True
+            target=self._server.serve_forever, args=(0.02,), name="lying-proxy", daemon=True
         )
         self._thread.start()
         return self.url
