@@ -1,33 +1,56 @@
-"""The cross-chain ledger: main, relay and two subchains on real EVM chains with Vyper contracts.
+"""The cross-chain ledger: a main chain, a relay chain and subchains, each party its own agent.
 
-Four chains (M main, R relay, P physical subchain, V virtual subchain) run
-on py-evm in process (``embedded``), on local anvil nodes (``anvil``) or on
-nodes given by URL (``rpc``). Contracts are Vyper 0.4 (``contracts/``);
-messages between chains need ``k`` of ``n`` relay committee signatures over
-a digest bound to source and destination, given only after a Merkle proof
-of the payload against a validator-checkpointed state root.
+Chains: the main chain ``M`` (tasks, escrow, global models, payments), the
+relay chain ``R`` (checkpoints of every chain, the record of every message)
+and subchains of two spaces, physical ``P`` and virtual ``V`` (enrolments,
+update records). They run on py-evm in process (``embedded``), on local anvil
+nodes (``anvil``) or on nodes given by URL (``rpc``); the contracts are Vyper
+0.4 (``contracts/``).
 
->>> from aoichain.chain import Ledger, LedgerConfig
->>> with Ledger.start(LedgerConfig(), n_workers={"P": 2, "V": 2}) as ledger:  # doctest: +SKIP
-...     task = ledger.publish_task(b"\\x01" * 32, 3, 0.9, [0.5, 1.0], [10, 20], 4)
-...     ledger.relay_task(task)
-...     ledger.enrol("P", 0, task, item=1)
-...     ledger.open_round(task, 0)
+Parties, one module each, each with its own key and its own view of the
+chains: :class:`Publisher`, :class:`Worker`, :class:`Validator`,
+:class:`CommitteeMember`, :class:`Relayer`. :class:`Network` creates them all
+in one process (for runs, tests and benchmarks); :mod:`~aoichain.chain.deployment`
+deploys the contracts and writes the public ``deployments.json``.
+
+>>> from aoichain.chain import ChainConfig, Network
+>>> with Network.start(ChainConfig(), workers={"P": 2, "V": 2}) as net:  # doctest: +SKIP
+...     task = net.publisher.publish(spec)
+...     net.relayer.relay_task(task)
 """
 
-from aoichain.chain.client import Receipt
-from aoichain.chain.config import LedgerConfig, TaskSpec
+from aoichain.chain.client import ChainClient, Receipt
+from aoichain.chain.committee import CommitteeMember
+from aoichain.chain.config import ChainConfig, TaskSpec
+from aoichain.chain.deployment import Deployment
+from aoichain.chain.digests import UpdateRecord
 from aoichain.chain.errors import AttestationRefused, ChainRejected, ChainUnavailable
-from aoichain.chain.ledger import AttestedUpdate, Ledger, Withdrawal
+from aoichain.chain.messages import RoundRecords
+from aoichain.chain.network import Network
+from aoichain.chain.publisher import Included, Publisher, Ticket
+from aoichain.chain.relayer import Relayer
+from aoichain.chain.validator import Validator
+from aoichain.chain.worker import Announcement, Withdrawal, Worker
 
 __all__ = [
+    "Announcement",
     "AttestationRefused",
-    "AttestedUpdate",
+    "ChainClient",
+    "ChainConfig",
     "ChainRejected",
     "ChainUnavailable",
-    "Ledger",
-    "LedgerConfig",
+    "CommitteeMember",
+    "Deployment",
+    "Included",
+    "Network",
+    "Publisher",
     "Receipt",
+    "Relayer",
+    "RoundRecords",
     "TaskSpec",
+    "Ticket",
+    "UpdateRecord",
+    "Validator",
     "Withdrawal",
+    "Worker",
 ]

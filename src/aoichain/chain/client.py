@@ -23,9 +23,9 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from aoichain.chain.artifacts import Artifact
-from aoichain.chain.errors import ChainRejected
+from aoichain.chain.errors import ChainRejected, ChainUnavailable
 from aoichain.chain.keys import Signer
-from aoichain.chain.nodes import ChainNode
+from aoichain.chain.views import ChainView
 
 #: Gas limit of every transaction: above the costliest operation (a full
 #: 128-record batch), below EIP-7825's per-transaction cap of 2**24.
@@ -101,14 +101,22 @@ def revert_reason(exc: BaseException) -> str:
 class ChainClient:
     """Transactions and calls on one chain, appending to a shared receipt log."""
 
-    def __init__(self, node: ChainNode, log: list[Receipt], poll_latency: float = 0.005):
-        self.node = node
-        self.key = node.key
-        self.w3 = node.w3
-        self.chain_id = node.chain_id
+    def __init__(self, view: ChainView, log: list[Receipt], poll_latency: float = 0.005):
+        self.view = view
+        self.key = view.key
+        self.w3 = view.w3
+        self.chain_id = view.chain_id
         self._log = log
         self._poll = poll_latency
         self._nonces: dict[str, int] = {}
+        self._last: Receipt | None = None
+
+    @property
+    def last_receipt(self) -> Receipt:
+        """The receipt of the last transaction this client sent."""
+        if self._last is None:
+            raise RuntimeError(f"no transaction was sent on chain {self.key} yet")
+        return self._last
 
     def contract(self, artifact: Artifact, address: str) -> Contract:
         """A web3 contract object bound to ``address``."""
@@ -116,7 +124,10 @@ class ChainClient:
 
     def _nonce(self, address: str) -> int:
         if address not in self._nonces:
-            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")  # type: ignore[arg-type]
+            self._nonces[address] = self.view._read(
+                "reading a nonce",
+                lambda: self.w3.eth.get_transaction_count(address, "pending"),  # type: ignore[arg-type]
+            )
         return self._nonces[address]
 
     def send(
@@ -154,23 +165,30 @@ class ChainClient:
         except NODE_REFUSALS as exc:
             self._nonces.pop(signer.address, None)
             raise ChainRejected(revert_reason(exc), chain=self.key, label=label) from None
+        except Exception as exc:  # the endpoint itself failed (connection refused, ...)
+            self._nonces.pop(signer.address, None)
+            raise ChainUnavailable(
+                f"{self.view.where}: sending {label} failed: {type(exc).__name__}: {exc}"
+            ) from None
         self._nonces[signer.address] = tx["nonce"] + 1
-        rcpt = self.w3.eth.wait_for_transaction_receipt(
-            tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=self._poll
+        rcpt = self.view._read(
+            f"waiting for the receipt of {label}",
+            lambda: self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=self._poll
+            ),
         )
         ok = bool(rcpt["status"])
-        self._log.append(
-            Receipt(
-                chain=self.key,
-                tx_hash=rcpt["transactionHash"].to_0x_hex(),
-                block=int(rcpt["blockNumber"]),
-                gas_used=int(rcpt["gasUsed"]),
-                label=label,
-                sender=signer.address,
-                status=ok,
-                fee_wei=int(rcpt["gasUsed"]) * int(rcpt.get("effectiveGasPrice") or 0),
-            )
+        self._last = Receipt(
+            chain=self.key,
+            tx_hash=rcpt["transactionHash"].to_0x_hex(),
+            block=int(rcpt["blockNumber"]),
+            gas_used=int(rcpt["gasUsed"]),
+            label=label,
+            sender=signer.address,
+            status=ok,
+            fee_wei=int(rcpt["gasUsed"]) * int(rcpt.get("effectiveGasPrice") or 0),
         )
+        self._log.append(self._last)
         if not ok:
             raise ChainRejected(
                 self._replay_reason(tx, signer.address, int(rcpt["blockNumber"]) - 1),
@@ -196,11 +214,17 @@ class ChainClient:
         *args: Any,
         value: int = 0,
         label: str | None = None,
+        gas: int = TX_GAS,
     ) -> Any:
         """Call ``fn(*args)`` of ``contract`` in a transaction; return web3's receipt."""
         data = contract.encode_abi(fn, args=list(args))
         return self.send(
-            signer, contract.address, bytes.fromhex(data[2:]), value=value, label=label or fn
+            signer,
+            contract.address,
+            bytes.fromhex(data[2:]),
+            value=value,
+            label=label or fn,
+            gas=gas,
         )
 
     def deploy(self, signer: Signer, artifact: Artifact, *args: Any) -> str:
@@ -211,11 +235,8 @@ class ChainClient:
         return str(rcpt["contractAddress"])
 
     def call(self, contract: Contract, fn: str, *args: Any, block: int | str = "latest") -> Any:
-        """Read ``fn(*args)`` of ``contract`` at ``block``."""
-        try:
-            return contract.functions[fn](*args).call(block_identifier=block)  # type: ignore[arg-type]
-        except ContractLogicError as exc:
-            raise ChainRejected(revert_reason(exc), chain=self.key, label=fn) from None
+        """Read ``fn(*args)`` of ``contract`` at ``block`` (see :meth:`ChainView.call`)."""
+        return self.view.call(contract, fn, *args, block=block)
 
     def transfer(self, signer: Signer, to: str, wei: int, label: str = "fund") -> None:
         """Send ``wei`` of this chain's native currency."""
@@ -223,4 +244,4 @@ class ChainClient:
 
     def balance(self, address: str) -> int:
         """Native balance of ``address`` in wei."""
-        return int(self.w3.eth.get_balance(self.w3.to_checksum_address(address)))
+        return self.view.balance(address)

@@ -1,48 +1,87 @@
-"""The ledger's parameters, validated once at the boundary."""
+"""The chains' parameters, validated once at the boundary.
+
+A deployment has one main chain ``M``, one relay chain ``R`` and subchains
+of two spaces: physical ``P`` and virtual ``V`` (the paper's hierarchy
+allows several of each; one of each by default). Subchain keys are ``P``
+and ``V`` when a space has one subchain, ``P1, P2, ...`` when it has more.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: The four chains, by key: main, relay, physical subchain, virtual subchain.
-CHAIN_KEYS = ("M", "R", "P", "V")
-CHAIN_NAMES = {"M": "main", "R": "relay", "P": "physical", "V": "virtual"}
-#: Subchain keys and the ``space`` number the contracts use for them.
+#: The two spaces and the ``space`` number the contracts use for them.
 SPACES = {"P": 1, "V": 2}
-DEFAULT_CHAIN_IDS = {"M": 31401, "R": 31402, "P": 31403, "V": 31404}
+SPACE_NAMES = {"P": "physical", "V": "virtual"}
+#: Chain id of M; R, then the subchains (P first), take the following ids.
+FIRST_CHAIN_ID = 31401
 MAX_SET_SIZE = 32  # quorum.MAX_MEMBERS in the contracts
+#: Subchains per space a deployment may have.
+MAX_SUBCHAINS = 16
 
 
-class LedgerConfig(BaseModel):
-    """How to run the four chains and their relay committee.
+def subchain_keys(subchains: dict[str, int]) -> list[str]:
+    """Keys of the subchains, P's first: ``["P", "V"]`` or ``["P1", "P2", "V1"]``."""
+    keys = []
+    for space in SPACES:
+        n = subchains.get(space, 0)
+        keys += [space] if n == 1 else [f"{space}{i + 1}" for i in range(n)]
+    return keys
+
+
+def space_of(key: str) -> str:
+    """``"P"`` or ``"V"`` for a subchain key (``"P2"`` -> ``"P"``)."""
+    return key[0]
+
+
+def chain_name(key: str) -> str:
+    """A readable name: ``main``, ``relay``, ``physical``, ``virtual-2``..."""
+    if key == "M":
+        return "main"
+    if key == "R":
+        return "relay"
+    name = SPACE_NAMES[space_of(key)]
+    return f"{name}-{key[1:]}" if len(key) > 1 else name
+
+
+class ChainConfig(BaseModel):
+    """How to run the chains, their relay committee and their validators.
 
     Parameters
     ----------
     backend
-        ``"embedded"``: four in-process py-evm chains (no server);
-        ``"anvil"``: four local anvil nodes started and stopped by the ledger;
+        ``"embedded"``: in-process py-evm chains (no server);
+        ``"anvil"``: local anvil nodes started and stopped with the run;
         ``"rpc"``: nodes already running, listed in ``rpc_file``.
     rpc_file
-        For ``"rpc"`` only: a ``deployments.json`` written by
-        ``aoichain chains up`` (or any run), or a JSON/TOML file with
-        ``[chains.M] rpc_url = "http://..."`` for each of M, R, P, V. If it
-        holds no contract addresses the ledger deploys the contracts.
+        For ``"rpc"`` only: a ``deployments.json`` written by ``aoichain
+        chains up`` (its parties' keystores are in ``keys/`` beside it), or a
+        JSON/TOML file with ``[chains.M] rpc_url = "http://..."`` for M, R
+        and each subchain, whose contracts the run then deploys.
     committee_size, threshold
         The relay committee: ``n`` members, ``k`` signatures per message.
     subchain_validators, subchain_threshold
-        Each chain's validator set (M, P and V): ``n`` validators, ``k``
-        signatures per checkpoint accepted on the relay chain.
+        Each chain's validator set (M and every subchain): ``n`` validators,
+        ``k`` signatures per checkpoint accepted on the relay chain.
+    subchains
+        Subchains per space, e.g. ``{"P": 2, "V": 2}``; worker ``i`` of a
+        space lives on subchain ``i mod n`` of that space, so a node's twin
+        lives on the virtual subchain paired with its node's.
     key_seed
-        Derives every key (deployer, publisher, aggregator, relayer,
-        committee, validators, workers), so a seed names one set of accounts.
-        Separate from a task's seed, so runs of any seed attach to nodes
-        deployed by ``aoichain chains up``.
-    chain_ids
-        Chain ids for the chains the ledger starts (embedded, anvil); the
-        ``rpc`` backend reads them from the nodes.
+        **Insecure, embedded backend only**: derives every party's key from
+        this seed (reproducible addresses for tests and examples). Node
+        backends give every party a fresh random key in a keystore file.
+    password_file
+        Where node backends read the keystore password (default: the
+        ``AOICHAIN_KEY_PASSWORD`` environment variable; empty is allowed on
+        loopback with a warning).
+    views
+        Each verifier's own endpoints: ``{"committee-0": {"P": url, ...},
+        "validator-P-1": {"P": url}}``; a verifier reads every chain not
+        listed through the chain's default URL.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,11 +92,22 @@ class LedgerConfig(BaseModel):
     threshold: int = Field(3, ge=1, le=MAX_SET_SIZE)
     subchain_validators: int = Field(3, ge=1, le=MAX_SET_SIZE)
     subchain_threshold: int = Field(2, ge=1, le=MAX_SET_SIZE)
+    subchains: dict[str, int] = Field(default_factory=lambda: {"P": 1, "V": 1})
     key_seed: int = Field(0, ge=0)
-    chain_ids: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CHAIN_IDS))
+    password_file: Path | None = None
+    views: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("subchains")
+    @classmethod
+    def _subchains(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != set(SPACES):
+            raise ValueError(f"must name exactly P and V; got {sorted(value)}")
+        if any(not 1 <= n <= MAX_SUBCHAINS for n in value.values()):
+            raise ValueError(f"each space needs 1 to {MAX_SUBCHAINS} subchains; got {value}")
+        return {k: value[k] for k in SPACES}
 
     @model_validator(mode="after")
-    def _consistent(self) -> LedgerConfig:
+    def _consistent(self) -> ChainConfig:
         if self.threshold > self.committee_size:
             raise ValueError(
                 f"threshold must be at most committee_size ({self.committee_size}); "
@@ -72,14 +122,17 @@ class LedgerConfig(BaseModel):
             raise ValueError("the 'rpc' backend needs rpc_file (a deployments.json or TOML)")
         if self.backend != "rpc" and self.rpc_file is not None:
             raise ValueError(f"rpc_file is only read by the 'rpc' backend, not {self.backend!r}")
-        if sorted(self.chain_ids) != sorted(CHAIN_KEYS):
-            raise ValueError(
-                f"chain_ids must name exactly M, R, P and V; got {sorted(self.chain_ids)}"
-            )
-        ids = list(self.chain_ids.values())
-        if len(set(ids)) != len(ids) or min(ids) <= 0:
-            raise ValueError(f"chain_ids must be distinct positive integers; got {self.chain_ids}")
         return self
+
+    @property
+    def chain_keys(self) -> list[str]:
+        """Every chain: ``M``, ``R``, then the subchains."""
+        return ["M", "R", *subchain_keys(self.subchains)]
+
+    @property
+    def chain_ids(self) -> dict[str, int]:
+        """Chain ids of the chains a backend starts: consecutive from 31401."""
+        return {k: FIRST_CHAIN_ID + i for i, k in enumerate(self.chain_keys)}
 
 
 class TaskSpec(BaseModel):
@@ -92,18 +145,21 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_spec_hash: bytes = Field(min_length=32, max_length=32)
-    rounds: int = Field(ge=1, le=2**32)
+    rounds: int = Field(ge=1, le=10_000)
     target_accuracy: float = Field(ge=0.0, le=1.0)
     menu_f: list[float] = Field(min_length=1, max_length=16)
     menu_reward_wei_per_round: list[int] = Field(min_length=1, max_length=16)
-    max_workers: int = Field(ge=1, le=256)
+    menu_max_samples: list[int] = Field(min_length=1, max_length=16)
+    max_workers: int = Field(ge=1, le=50_000)
 
     @model_validator(mode="after")
     def _menu(self) -> TaskSpec:
-        if len(self.menu_f) != len(self.menu_reward_wei_per_round):
+        n = len(self.menu_f)
+        if len(self.menu_reward_wei_per_round) != n or len(self.menu_max_samples) != n:
             raise ValueError(
-                f"menu_f and menu_reward_wei_per_round must have the same length; got "
-                f"{len(self.menu_f)} and {len(self.menu_reward_wei_per_round)}"
+                f"menu_f, menu_reward_wei_per_round and menu_max_samples must have the same "
+                f"length; got {n}, {len(self.menu_reward_wei_per_round)} and "
+                f"{len(self.menu_max_samples)}"
             )
         if any(not (f * 1e6 >= 0.5) or f != f or f == float("inf") for f in self.menu_f):
             raise ValueError(f"every menu_f must be a finite frequency >= 1e-6; got {self.menu_f}")
@@ -112,6 +168,8 @@ class TaskSpec(BaseModel):
                 "every reward must be a non-negative number of wei; got "
                 f"{self.menu_reward_wei_per_round}"
             )
+        if any(c < 1 or c >= 2**64 for c in self.menu_max_samples):
+            raise ValueError(f"every sample cap must be at least 1; got {self.menu_max_samples}")
         return self
 
     @property
@@ -128,3 +186,8 @@ class TaskSpec(BaseModel):
     def target_accuracy_ppm(self) -> int:
         """Target accuracy as on chain (parts per million)."""
         return round(self.target_accuracy * 1_000_000)
+
+    @property
+    def stride(self) -> int:
+        """Worker indices per menu item: ``max_workers`` rounded up to whole 256-bit words."""
+        return -(-self.max_workers // 256) * 256

@@ -1,41 +1,48 @@
 """The contracts' hashes, computed in Python (mirror of ``contracts/messages.vy``).
 
-Committee members and validators sign these digests; the contracts recompute
-them on chain and ``ecrecover`` the signers. A property test checks that
-every function here returns what the Vyper code returns.
+Committee members, validators and publishers sign these digests; the
+contracts recompute them on chain and ``ecrecover`` the signers. A property
+test checks that every function here returns what the Vyper code returns.
 
 Message digest (what the relay committee signs)::
 
-    keccak256(abi.encode(keccak256("aoichain.message.v1"),
+    keccak256(abi.encode(keccak256("aoichain.message.v2"),
                          src_chain_id, src_contract, src_block,
                          dst_chain_id, dst_contract, nonce, payload_hash))
 
 It binds the destination chain id and contract, so a signature made for one
 chain or contract never verifies on another, whatever chain id the carrying
 transaction used (py-evm does not check it). Checkpoint digests bind the
-relay chain's id and contract the same way.
+relay chain's id and contract, admission tickets the subchain's, the same way.
+
+Worker indices: the publisher admits each worker with an index whose menu
+item is ``index // stride`` (``stride``: ``max_workers`` rounded up to 256),
+so each 256-bit word of a bitmap over indices belongs to one item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_canonical_address
 
-MESSAGE_TAG = keccak(b"aoichain.message.v1")
-CHECKPOINT_TAG = keccak(b"aoichain.checkpoint.v1")
-RECORD_TAG = keccak(b"aoichain.record.v1")
+MESSAGE_TAG = keccak(b"aoichain.message.v2")
+CHECKPOINT_TAG = keccak(b"aoichain.checkpoint.v2")
+RECORD_TAG = keccak(b"aoichain.record.v2")
+TICKET_TAG = keccak(b"aoichain.ticket.v1")
+ROUND_TAG = keccak(b"aoichain.round.v1")
 
 KIND_TASK = 1
 KIND_ROUND_OPEN = 2
 KIND_GLOBAL_MODEL = 3
+KIND_ROUND_RECORDS = 4
 
 MAX_MENU = 16
-MAX_BATCH = 128
-MAX_INCLUDED = 256
+MAX_WORDS = 256
+MAX_CLAIM_ROUNDS = 1024
+WORD_BITS = 256
 
 #: Scale of fixed-point values on chain: frequencies and accuracies are integers in 1e-6 units.
 MICRO = 1_000_000
@@ -43,40 +50,15 @@ MICRO = 1_000_000
 
 @dataclass(frozen=True)
 class UpdateRecord:
-    """One worker's update for one round, as the subchain stores it."""
+    """One worker's update for one round, as the subchain commits it (and logs it)."""
 
     task_id: int
     round_no: int
     worker: str
+    index: int
     update_sha256: bytes
     samples: int
     data_timestamp: int
-    item: int
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> UpdateRecord:
-        """From the tuple web3 returns for ``messages.UpdateRecord``."""
-        return cls(
-            task_id=int(row[0]),
-            round_no=int(row[1]),
-            worker=str(row[2]),
-            update_sha256=bytes(row[3]),
-            samples=int(row[4]),
-            data_timestamp=int(row[5]),
-            item=int(row[6]),
-        )
-
-    def as_tuple(self) -> tuple[int, int, str, bytes, int, int, int]:
-        """The ABI tuple for ``messages.UpdateRecord``."""
-        return (
-            self.task_id,
-            self.round_no,
-            self.worker,
-            self.update_sha256,
-            self.samples,
-            self.data_timestamp,
-            self.item,
-        )
 
 
 def message_digest(
@@ -140,6 +122,18 @@ def checkpoint_digest(
     )
 
 
+def ticket_digest(
+    subchain_id: int, subchain: str, task_id: int, worker: str, item: int, index: int
+) -> bytes:
+    """What a publisher signs to admit ``worker`` to a task on one subchain (item, index)."""
+    return keccak(
+        encode(
+            ["bytes32", "uint256", "address", "uint256", "address", "uint256", "uint256"],
+            [TICKET_TAG, subchain_id, subchain, task_id, worker, item, index],
+        )
+    )
+
+
 def chain_record(acc: bytes, rec: UpdateRecord) -> bytes:
     """One step of a round's hash chain: ``acc' = H(tag, acc, record)``."""
     return keccak(
@@ -150,80 +144,155 @@ def chain_record(acc: bytes, rec: UpdateRecord) -> bytes:
                 "uint256",
                 "uint256",
                 "address",
+                "uint256",
                 "bytes32",
                 "uint256",
                 "uint256",
-                "uint256",
             ],
-            [RECORD_TAG, acc, *rec.as_tuple()],
+            [
+                RECORD_TAG,
+                acc,
+                rec.task_id,
+                rec.round_no,
+                rec.worker,
+                rec.index,
+                rec.update_sha256,
+                rec.samples,
+                rec.data_timestamp,
+            ],
         )
     )
 
 
-def records_hash(records: Iterable[UpdateRecord]) -> bytes:
-    """The hash chain over a round's records (``bytes(32)`` for none): an update batch's payload."""
-    acc = bytes(32)
+def round_seed(task_id: int, round_no: int) -> bytes:
+    """Where a round's hash chain starts (the subchain seeds it when the round opens)."""
+    return keccak(encode(["bytes32", "uint256", "uint256"], [ROUND_TAG, task_id, round_no]))
+
+
+def records_hash(task_id: int, round_no: int, records: Iterable[UpdateRecord]) -> bytes:
+    """The hash chain over a round's records, from the round's seed."""
+    acc = round_seed(task_id, round_no)
     for rec in records:
         acc = chain_record(acc, rec)
     return acc
 
 
-def batch_nonce(task_id: int, round_no: int, count: int) -> int:
-    """The nonce of an update batch: its channel (task, round) and how many records it covers."""
+def records_nonce(task_id: int, round_no: int, count: int) -> int:
+    """The nonce of a round's records message: its channel (task, round) and record count."""
     return (task_id << 128) | (round_no << 64) | count
+
+
+def words_hash(word_indices: Sequence[int], words: Sequence[int]) -> bytes:
+    """Hash of a sparse bitmap (its non-zero words and their indices)."""
+    return keccak(encode(["uint256[]", "uint256[]"], [list(word_indices), list(words)]))
+
+
+def round_records_payload(
+    task_id: int,
+    round_no: int,
+    count: int,
+    acc: bytes,
+    word_indices: Sequence[int],
+    words: Sequence[int],
+) -> bytes:
+    """Payload hash of a subchain's round records (subchain -> M)."""
+    return keccak(
+        encode(
+            ["uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"],
+            [KIND_ROUND_RECORDS, task_id, round_no, count, acc, words_hash(word_indices, words)],
+        )
+    )
 
 
 def task_payload(
     task_id: int,
+    publisher: str,
     spec_hash: bytes,
     rounds: int,
-    target_accuracy_ppm: int,
     max_workers: int,
+    stride: int,
     menu_f_micro: Sequence[int],
     menu_reward_wei: Sequence[int],
+    menu_max_samples: Sequence[int],
 ) -> bytes:
-    """Payload hash of a task allocation message (M -> P, V)."""
+    """Payload hash of a task message (M -> subchains)."""
     return keccak(
         encode(
             [
                 "uint256",
                 "uint256",
+                "address",
                 "bytes32",
                 "uint256",
                 "uint256",
                 "uint256",
+                "uint256[]",
                 "uint256[]",
                 "uint256[]",
             ],
             [
                 KIND_TASK,
                 task_id,
+                publisher,
                 spec_hash,
                 rounds,
-                target_accuracy_ppm,
                 max_workers,
+                stride,
                 list(menu_f_micro),
                 list(menu_reward_wei),
+                list(menu_max_samples),
             ],
         )
     )
 
 
 def round_open_payload(task_id: int, round_no: int) -> bytes:
-    """Payload hash of a round-opening message (M -> P, V)."""
+    """Payload hash of a round-opening message (M -> subchains)."""
     return keccak(encode(["uint256", "uint256", "uint256"], [KIND_ROUND_OPEN, task_id, round_no]))
 
 
 def global_model_payload(
-    task_id: int, round_no: int, global_sha256: bytes, included: Sequence[bytes]
+    task_id: int, round_no: int, global_sha256: bytes, included_hash: bytes, pairs_hash: bytes
 ) -> bytes:
-    """Payload hash of a global-model announcement (M -> P, V)."""
+    """Payload hash of a global-model announcement (M -> subchains)."""
     return keccak(
         encode(
-            ["uint256", "uint256", "uint256", "bytes32", "bytes32[]"],
-            [KIND_GLOBAL_MODEL, task_id, round_no, global_sha256, list(included)],
+            ["uint256", "uint256", "uint256", "bytes32", "bytes32", "bytes32"],
+            [KIND_GLOBAL_MODEL, task_id, round_no, global_sha256, included_hash, pairs_hash],
         )
     )
+
+
+def pairs_hash(pairs: Iterable[tuple[str, bytes]]) -> bytes:
+    """The aggregator's commitment to the included (worker, update hash) pairs, in index order."""
+    items = list(pairs)
+    return keccak(
+        encode(["address[]", "bytes32[]"], [[w for w, _ in items], [h for _, h in items]])
+    )
+
+
+def stride_of(max_workers: int) -> int:
+    """Worker indices per menu item: ``max_workers`` rounded up to whole 256-bit words."""
+    return -(-max_workers // WORD_BITS) * WORD_BITS
+
+
+def bitmap(indices: Iterable[int]) -> dict[int, int]:
+    """A sparse bitmap ``{word index: word}`` of the given worker indices."""
+    words: dict[int, int] = {}
+    for i in indices:
+        words[i // WORD_BITS] = words.get(i // WORD_BITS, 0) | (1 << (i % WORD_BITS))
+    return words
+
+
+def bitmap_lists(words: Mapping[int, int]) -> tuple[list[int], list[int]]:
+    """A sparse bitmap as the contracts take it: ascending word indices and their non-zero words."""
+    keys = sorted(k for k, w in words.items() if w)
+    return keys, [words[k] for k in keys]
+
+
+def indices_of(words: Mapping[int, int]) -> list[int]:
+    """The worker indices a sparse bitmap holds, ascending."""
+    return [k * WORD_BITS + b for k in sorted(words) for b in range(WORD_BITS) if words[k] >> b & 1]
 
 
 def mapping_slot(slot: int, *keys: int | bytes | str) -> int:

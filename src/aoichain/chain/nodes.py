@@ -1,8 +1,9 @@
 """The chains themselves: in-process py-evm, local anvil nodes, or remote RPC nodes.
 
-Each backend yields one :class:`ChainNode` per chain (M, R, P, V): a web3
-connection, the chain id, its RPC URL (``None`` in process), and the one
-extra call the relay needs, ``eth_getProof``.
+Each backend yields one :class:`ChainNode` per chain (M, R and the
+subchains): a web3 connection, the chain id, its RPC URL (``None`` in
+process). Parties read a chain through their own :class:`~aoichain.chain.views.ChainView`
+(:meth:`ChainNode.view` for one sharing the node's connection).
 
 - ``embedded``: eth-tester's py-evm backend behind web3's
   ``EthereumTesterProvider``. eth-tester hard-codes one chain id, so the
@@ -37,9 +38,10 @@ from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint
 
-from aoichain.chain.config import CHAIN_NAMES
+from aoichain.chain.config import chain_name
 from aoichain.chain.errors import ChainUnavailable
 from aoichain.chain.proofs import pyevm_get_proof
+from aoichain.chain.views import ChainView
 
 #: Where ``npm install`` puts the anvil binary (one package per platform), from the project root.
 ANVIL_GLOB = "node_modules/@foundry-rs/anvil-*/bin/anvil"
@@ -63,8 +65,12 @@ class ChainNode:
 
     @property
     def name(self) -> str:
-        """``main``, ``relay``, ``physical`` or ``virtual``."""
-        return CHAIN_NAMES[self.key]
+        """``main``, ``relay``, ``physical``, ``virtual-2``..."""
+        return chain_name(self.key)
+
+    def view(self) -> ChainView:
+        """A view of this chain through the node's own connection."""
+        return ChainView(self.key, self.chain_id, self.w3, self.rpc_url)
 
     def get_proof(self, address: str, slots: list[int], block_number: int) -> dict[str, Any]:
         """The raw ``eth_getProof`` answer for ``slots`` of ``address`` at ``block_number``."""
@@ -257,7 +263,16 @@ class AnvilProcess:
             proc.wait()
 
 
-def _http_web3(url: str) -> Web3:
+def http_web3(key: str, url: str) -> Web3:
+    """A web3 connection to the JSON-RPC endpoint at ``url`` (no retries; short timeout).
+
+    Raises
+    ------
+    ChainUnavailable
+        If ``url`` is not an http(s) URL.
+    """
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+        raise ChainUnavailable(f"chain {key}: rpc_url must be an http(s) URL; got {url!r}")
     provider = HTTPProvider(
         url, request_kwargs={"timeout": RPC_TIMEOUT_S}, exception_retry_configuration=None
     )
@@ -289,7 +304,7 @@ def start_anvils(chain_ids: Mapping[str, int], log_dir: Path | None = None) -> d
         k: ChainNode(
             key=k,
             chain_id=chain_ids[k],
-            w3=_http_web3(urls[k]),
+            w3=http_web3(k, urls[k]),
             rpc_url=urls[k],
             kind="anvil",
             process=procs[k],
@@ -313,9 +328,7 @@ def attach_rpc(key: str, url: str, expected_chain_id: int | None = None) -> Chai
         If the URL is malformed, the node does not answer, or its chain id
         differs from ``expected_chain_id``.
     """
-    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-        raise ChainUnavailable(f"chain {key}: rpc_url must be an http(s) URL; got {url!r}")
-    w3 = _http_web3(url)
+    w3 = http_web3(key, url)
     try:
         chain_id = int(w3.eth.chain_id)
     except Exception as exc:  # requests/urllib3/JSON errors all mean "not usable"

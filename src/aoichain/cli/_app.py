@@ -8,6 +8,7 @@ turned into exit statuses here and nowhere else.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -79,8 +80,13 @@ def _root(
     """Cross-chain federated learning with AoI incentive contracts."""
 
 
+def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (warnings print as one line on stderr)."""
+    warnings.showwarning = _show_warning
     try:
         app()
     except KeyboardInterrupt:

@@ -29,66 +29,75 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 @chains_app.command("up")
 def up(
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for deployments.json and the nodes' logs.")
+        Path,
+        typer.Option("--out", help="Folder for deployments.json, keys/ and the nodes' logs."),
     ] = Path("chains"),
-    seed: Annotated[
-        int, typer.Option("--seed", help="Seed of every key (committee, validators).")
-    ] = 0,
     committee_size: Annotated[int, typer.Option("--committee-size", help="Relay committee n.")] = 5,
     threshold: Annotated[int, typer.Option("--threshold", help="Committee signatures k.")] = 3,
     validators: Annotated[int, typer.Option("--validators", help="Validators per chain.")] = 3,
     validator_threshold: Annotated[
         int, typer.Option("--validator-threshold", help="Validator signatures per checkpoint.")
     ] = 2,
+    physical: Annotated[
+        int, typer.Option("--physical-subchains", help="Subchains of the physical space.")
+    ] = 1,
+    virtual: Annotated[
+        int, typer.Option("--virtual-subchains", help="Subchains of the virtual space.")
+    ] = 1,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            help="Keystore password file (default: $AOICHAIN_KEY_PASSWORD; empty: loopback only).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the deployments file path and URLs as JSON.")
     ] = False,
 ) -> None:
-    """Start four anvil nodes, deploy the contracts, write OUT/deployments.json, wait for Ctrl-C.
+    """Start anvil nodes (M, R, the subchains), deploy the contracts, wait for Ctrl-C.
 
-    Runs attach to these nodes with ``backend = "rpc"`` and
-    ``rpc_file = "OUT/deployments.json"`` (same seed and committee sizes).
+    Writes OUT/deployments.json (public: chain ids, URLs, addresses, the
+    committee and validators) and OUT/keys/ (one keystore per party: deployer,
+    relayer, committee members, validators; mode 0600). Runs attach with
+    ``aoichain run --chains OUT/deployments.json``.
     """
-    from aoichain.chain import Ledger, LedgerConfig
-    from aoichain.chain.config import CHAIN_KEYS
+    from aoichain.chain import ChainConfig, Network
 
     with cli_errors():
-        cfg = LedgerConfig(
+        cfg = ChainConfig(
             backend="anvil",
-            key_seed=seed,
             committee_size=committee_size,
             threshold=threshold,
             subchain_validators=validators,
             subchain_threshold=validator_threshold,
+            subchains={"P": physical, "V": virtual},
+            password_file=password_file,
         )
+        if (out / "keys").exists() and any((out / "keys").iterdir()):
+            fail(f"{out / 'keys'} already holds keys; give another --out (keys are never replaced)")
         # Ctrl-C and SIGTERM both end the command cleanly, even when a parent
         # shell started it with SIGINT ignored (background jobs).
         previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-        ledger = Ledger.start(cfg, n_workers={"P": 0, "V": 0}, log_dir=out / "logs")
+        network = Network.start(
+            cfg, workers={}, keys_dir=out / "keys", log_dir=out / "logs", for_run=False
+        )
         try:
-            path = ledger.write_deployments(out / "deployments.json")
-            deployments = ledger.deployments()
+            path = network.deployment.write(out / "deployments.json")
+            chains = network.deployment.chains
             if as_json:
-                urls = {k: c["rpc_url"] for k, c in deployments["chains"].items()}
+                urls = {k: c.rpc_url for k, c in chains.items()}
                 print(json.dumps({"deployments": str(path), "rpc_urls": urls}), flush=True)
             else:
                 table = Table(title="aoichain chains")
                 for column in ("chain", "name", "chain id", "RPC URL", "contract"):
                     table.add_column(column)
-                for key in CHAIN_KEYS:
-                    c = deployments["chains"][key]
-                    ((name, contract),) = c["contracts"].items()
-                    table.add_row(
-                        key,
-                        c["name"],
-                        str(c["chain_id"]),
-                        c["rpc_url"],
-                        f"{name} {contract['address']}",
-                    )
+                for key, c in chains.items():
+                    table.add_row(key, c.name, str(c.chain_id), str(c.rpc_url), c.contract)
                 console.print(table)
-                console.print(f"wrote {path}; press Ctrl-C to stop the nodes")
+                console.print(f"wrote {path} and {out / 'keys'}; press Ctrl-C to stop the nodes")
             while True:
-                dead = ledger.dead_nodes()
+                dead = network.dead_nodes()
                 if dead:
                     fail(
                         f"the anvil node of chain(s) {', '.join(dead)} stopped; see {out / 'logs'}",
@@ -98,6 +107,6 @@ def up(
         except KeyboardInterrupt:
             err_console.print("stopping the nodes")
         finally:
-            ledger.stop()
+            network.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -11,20 +11,22 @@ from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
 from aoichain.workflow.run import RunResult, prepare, resolve_plugins, run_task
 from aoichain.workflow.schemes import BUILTIN_SCHEMES, Scheme
 from aoichain.workflow.sources import DataSource, StreamRequest
-from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import (
+from aoichain.workflow.steps import (
     Aggregated,
-    FederatedTask,
+    Enrolled,
     GlobalModel,
     Prepared,
     Rejection,
     Relayed,
     Request,
     RoundMetrics,
+    Submission,
     TaskOutcome,
     Trained,
     Uploaded,
 )
+from aoichain.workflow.summary import RunSummary
+from aoichain.workflow.task import FederatedTask, RunAborted
 from aoichain.workflow.workers import Worker
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "Aggregated",
     "ConfiguredFaults",
     "DataSource",
+    "Enrolled",
     "FaultInjector",
     "FederatedTask",
     "GlobalModel",
@@ -40,11 +43,13 @@ __all__ = [
     "Relayed",
     "Request",
     "RoundMetrics",
+    "RunAborted",
     "RunConfig",
     "RunResult",
     "RunSummary",
     "Scheme",
     "StreamRequest",
+    "Submission",
     "TaskOutcome",
     "Trained",
     "Uploaded",

@@ -17,8 +17,8 @@ from aoichain.jsonio import write_json
 from aoichain.workflow.config import RunConfig
 from aoichain.workflow.run import RunResult, run_task
 from aoichain.workflow.schemes import BUILTIN_SCHEMES
+from aoichain.workflow.steps import RoundMetrics
 from aoichain.workflow.summary import COMPARISON_COLUMNS
-from aoichain.workflow.task import RoundMetrics
 
 
 def compare_schemes(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aoichain.chain import LedgerConfig
+from aoichain.chain import ChainConfig
 from aoichain.config import describe_validation_error, load_toml
 from aoichain.errors import InvalidInput
 from aoichain.fl import AGGREGATION_RULES, ModelSpec, TrainConfig
@@ -34,8 +34,9 @@ from aoichain.workflow.plugins import (
 from aoichain.workflow.schemes import BUILTIN_SCHEMES, SCHEME_KIND
 from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND
 
-#: Most IIoT nodes a run may have (each has a twin): what a subchain round holds.
-MAX_PHYSICAL = 128
+#: Most IIoT nodes a run may have: each has a twin, and a task admits at most
+#: 50,000 workers (``main.vy``'s MAX_WORKERS).
+MAX_PHYSICAL = 25_000
 
 
 def _plugin_name(value: str, kind: Kind, builtins: Mapping[str, object] | tuple[str, ...]) -> str:
@@ -98,7 +99,7 @@ class WorkerSettings(_Frozen):
         default=10,
         ge=1,
         le=MAX_PHYSICAL,
-        description="IIoT nodes (= virtual twins); a subchain batch holds at most 128 records.",
+        description="IIoT nodes (= virtual twins); a task admits at most 50,000 workers.",
     )
     virtual_augment: bool = Field(
         default=True, description="Twins add data generated in the virtual space."
@@ -232,7 +233,7 @@ class RunConfig(_Frozen):
     data: DataSettings = DataSettings()
     privacy: PrivacySettings = PrivacySettings()
     train: TrainSettings = TrainSettings()
-    chain: LedgerConfig = LedgerConfig()
+    chain: ChainConfig = ChainConfig()
     faults: FaultSettings = FaultSettings()
 
     @model_validator(mode="before")

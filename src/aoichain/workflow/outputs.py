@@ -21,11 +21,12 @@ from aoichain.incentive import latency as closed_latency
 from aoichain.incentive import satisfaction_from
 from aoichain.jsonio import dumps, write_json
 from aoichain.workflow.config import config_to_toml
+from aoichain.workflow.steps import TaskOutcome
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import TaskOutcome, mean_finite
+from aoichain.workflow.task import mean_finite
 
 if TYPE_CHECKING:
-    from aoichain.workflow.task import Prepared
+    from aoichain.workflow.steps import Prepared
 
 
 def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]]:

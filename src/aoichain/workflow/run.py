@@ -10,16 +10,16 @@ before the run folder is created or a transaction is sent.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from aoichain.chain import Ledger, TaskSpec
+from aoichain.chain import Network, TaskSpec
 from aoichain.config import build_model, describe_validation_error
 from aoichain.errors import InvalidInput
 from aoichain.fl import (
@@ -45,8 +45,9 @@ from aoichain.workflow.sources import (
     StreamRequest,
     time_scale,
 )
+from aoichain.workflow.steps import Plugins, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask, Plugins, Prepared, RoundMetrics, TaskOutcome
+from aoichain.workflow.task import FederatedTask
 from aoichain.workflow.workers import build_workers
 
 
@@ -228,6 +229,7 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
             "target_accuracy": config.task.target_accuracy,
             "menu_f": [float(f) for f in contract.f],
             "menu_reward_wei_per_round": reward_wei_per_round(config, market, contract),
+            "menu_max_samples": sample_caps(config, contract, streams, stream_scale),
             "max_workers": len(workers),
         },
         source="the task to post on the main chain",
@@ -246,6 +248,28 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
     )
 
 
+def sample_caps(
+    config: RunConfig, contract: Contract, streams: Sequence[SensorStream], time_scale: float
+) -> list[int]:
+    """Most samples (windows) an update of each menu item can have been trained on.
+
+    An item's cache spans its ``c`` collection slots; a worker holds at most
+    two streams (a twin: its view and the virtual data), each cut into at
+    most ``max_windows // streams`` windows. The subchain refuses a record
+    that claims more, so no worker can inflate its FedAvg weight.
+    """
+    spacing = min(float(np.min(np.diff(s.times), initial=np.inf)) for s in streams)
+    spacing = spacing if np.isfinite(spacing) and spacing > 0 else 1e-9
+    max_windows = config.train.max_windows
+    caps = []
+    for c in np.asarray(contract.c, dtype=float):
+        span = float(c) * float(config.market.t) * time_scale if np.isfinite(c) else 0.0
+        records = math.floor(span / spacing) + 1
+        windows = max(1, records - config.train.window + 1)
+        caps.append(int(min(max_windows, 2 * windows)))
+    return caps
+
+
 def reward_wei_per_round(config: RunConfig, market: Market, contract: Contract) -> list[int]:
     """Each item's reward for one round (one slot of ``t`` seconds), in wei.
 
@@ -261,7 +285,7 @@ def run_task(
     out_dir: str | Path,
     on_round: Callable[[RoundMetrics], None] | None = None,
     on_status: Callable[[str], None] | None = None,
-    ledger: Ledger | None = None,
+    network: Network | None = None,
     *,
     task_cls: type[FederatedTask] = FederatedTask,
     aggregation: AggregationRule | None = None,
@@ -281,11 +305,12 @@ def run_task(
         Receives each round's metrics as it ends (progress display).
     on_status : callable, optional
         Receives a short line at each stage (setting up, deploying, paying).
-    ledger : Ledger, optional
-        Chains that already run (e.g. to inspect them after the run, or to run
-        several tasks on one ledger). Its parties must include
-        ``workers.physical`` workers on P and on V. By default the run starts
-        its own from ``config.chain`` and stops it at the end.
+    network : Network, optional
+        Chains and parties that already run (e.g. to inspect them after the
+        run, or to run several tasks on one deployment). It must have
+        ``workers.physical`` workers in each space. By default the run starts
+        its own from ``config.chain`` and stops it at the end; on node
+        backends the new parties' keystores go to ``out_dir/keys``.
     task_cls : type, optional
         The task class whose :meth:`~FederatedTask.run` drives the run: a
         subclass of :class:`FederatedTask` overriding any of its steps.
@@ -298,6 +323,8 @@ def run_task(
     ------
     InvalidInput
         Bad config values, plug-ins, data or chain URLs; raised before anything is written.
+    RunAborted
+        A round failed after the task was published; the task was settled.
     """
     status = on_status or (lambda _msg: None)
     status("solving the contract and reading the streams")
@@ -306,24 +333,21 @@ def run_task(
     )
     prepared = prepare(config, plugins)
     status(f"starting the {config.chain.backend} chains")
+    out = Path(out_dir)
     n = config.workers.physical
-    chains: AbstractContextManager[Ledger] = (
-        nullcontext(ledger)
-        if ledger is not None
-        else Ledger.start(config.chain, n_workers={"P": n, "V": n})
+    keys_dir = out / "keys" if config.chain.backend != "embedded" else None
+    chains: AbstractContextManager[Network] = (
+        nullcontext(network)
+        if network is not None
+        else Network.start(config.chain, workers={"P": n, "V": n}, keys_dir=keys_dir)
     )
-    with chains as ledger:
-        workers = [
-            replace(w, address=ledger.workers[w.space][w.space_index]) for w in prepared.workers
-        ]
-        prepared = replace(prepared, workers=workers)
-        out = Path(out_dir)
+    with chains as network:
         out.mkdir(parents=True, exist_ok=True)
         store = ModelStore(out / "store")
         status("publishing the task")
-        outcome = task_cls(prepared, ledger, store, on_round=on_round).run()
-        deployments = ledger.deployments()
-        receipts = [r.to_dict() for r in ledger.receipts]
+        outcome = task_cls(prepared, network, store, on_round=on_round).run()
+        deployments = network.deployment.to_json()
+        receipts = [r.to_dict() for r in network.receipts]
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)
     return RunResult(
         prepared=prepared,

@@ -4,9 +4,16 @@
 :meth:`FederatedTask.run` is the one loop, and each step of Fig. 1 is a named
 method that takes what it needs and returns what it produces (``publish``,
 ``allocate``, ``open_round``, ``serve``, ``train``, ``upload``, ``relay``,
-``aggregate``, ``record``, ``announce``, ``evaluate``, ``pay``). Only
-:meth:`~FederatedTask.run` threads values from step to step, so a subclass
-may override any step without knowing what the others keep.
+``aggregate``, ``record``, ``announce``, ``evaluate``, ``pay``; the values
+are in :mod:`aoichain.workflow.steps`). Only :meth:`~FederatedTask.run`
+threads values from step to step, so a subclass may override any step
+without knowing what the others keep.
+
+Each step acts through the party that would act in the paper, each with its
+own key (:class:`aoichain.chain.Network`): the publisher posts, admits,
+opens, records and reclaims; each worker enrols, records its own update and
+claims its own pay; the relayer carries messages, which validators and the
+committee check on their own views.
 
 Time is a slot clock of ``t`` simulated seconds (never wall time). Round ``r``
 is the training request at global slot ``k = r + warmup``. Each worker runs
@@ -22,24 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from aoichain.chain import AttestedUpdate, ChainRejected, Ledger, TaskSpec
-from aoichain.errors import IntegrityError
+from aoichain.chain import ChainRejected, Included, Network, RoundRecords, Ticket, UpdateRecord
+from aoichain.chain import Worker as ChainWorker
+from aoichain.errors import AoichainError, IntegrityError
 from aoichain.fl import (
-    AggregationRule,
-    Dataset,
-    LocalUpdate,
     Metrics,
-    ModelSpec,
     ModelStore,
-    PrivacyPolicy,
-    SensorStream,
     TrainConfig,
     aggregate,
     concat_datasets,
@@ -48,221 +47,35 @@ from aoichain.fl import (
     make_windows,
     train_local,
 )
-from aoichain.incentive import Contract, Market
+from aoichain.fl.errors import BlobNotFound
 from aoichain.incentive.simulation import request_aoi_latency
-from aoichain.workflow.config import RunConfig
-from aoichain.workflow.faults import FaultInjector
-from aoichain.workflow.schemes import Scheme
-from aoichain.workflow.sources import DataSource
+from aoichain.workflow.steps import (
+    Aggregated,
+    Enrolled,
+    GlobalModel,
+    Payout,
+    Phases,
+    Prepared,
+    Rejection,
+    Relayed,
+    Request,
+    RequestLog,
+    RoundMetrics,
+    Submission,
+    TaskOutcome,
+    Trained,
+    Uploaded,
+)
+from aoichain.workflow.updates import check_author, sealed_sha256
 from aoichain.workflow.workers import Worker
 
 
-@dataclass(frozen=True)
-class Plugins:
-    """The plug-ins a run uses, and the names they were given by (recorded in the run folder)."""
-
-    aggregation: AggregationRule
-    scheme: Scheme
-    source: DataSource
-    faults: FaultInjector
-    names: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Everything validated and computed before the chains are touched.
-
-    ``task`` is the task exactly as it will be posted on M (menu in wei per
-    round, escrow), validated against the contracts' limits here, so a
-    menu or a worker count the chain cannot hold fails before any deployment.
-    """
-
-    config: RunConfig
-    plugins: Plugins
-    contract: Contract
-    streams: list[SensorStream]
-    policies: list[PrivacyPolicy]
-    workers: list[Worker]
-    spec: ModelSpec
-    time_scale: float
-    warmup_slots: int
-    task: TaskSpec
-
-    @property
-    def market(self) -> Market:
-        """The run's market (``config.market``)."""
-        return self.config.market
-
-
-@dataclass(frozen=True)
-class GlobalModel:
-    """A global model: its bytes and their sha256."""
-
-    blob: bytes
-    sha256: bytes
-
-
-@dataclass(frozen=True)
-class Request:
-    """A worker's answer to a round's training request: its cache, and how fresh it is.
-
-    ``aoi`` and ``latency`` in simulated seconds; ``data_time`` is when the
-    cache's newest record was sensed (the end of its collection phase).
-    """
-
-    worker: Worker
-    cache: Dataset
-    aoi: float
-    latency: float
-    data_time: float
-
-
-@dataclass(frozen=True)
-class Trained:
-    """A worker's local update of a round, with the request it answered."""
-
-    request: Request
-    update: LocalUpdate
-
-    @property
-    def worker(self) -> Worker:
-        """Who trained it."""
-        return self.request.worker
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Something the system refused, and why (one row of the run's rejections)."""
-
-    round: int
-    worker: str
-    where: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Uploaded:
-    """What step d produced: the updates recorded on the subchains, and those refused."""
-
-    recorded: list[Trained]
-    rejections: list[Rejection]
-
-
-@dataclass(frozen=True)
-class Relayed:
-    """What step e produced: the update records accepted on M, and the refusals met."""
-
-    attested: list[AttestedUpdate]
-    rejections: list[Rejection]
-
-
-@dataclass(frozen=True)
-class Aggregated:
-    """What step f produced: the new global model and the attested updates it includes."""
-
-    model: GlobalModel
-    included: list[tuple[Worker, AttestedUpdate]]
-    rejections: list[Rejection]
-
-
-@dataclass(frozen=True)
-class RoundMetrics:
-    """What one round produced (one row of ``rounds.csv``)."""
-
-    round: int
-    slot: int
-    accuracy: float
-    f1: float
-    roc_auc: float
-    loss: float
-    mean_aoi: float
-    mean_latency: float
-    accepted: int
-    rejected: int
-    gas: int
-    transactions: int
-    seconds_training: float
-    seconds_ledger: float
-    seconds_relaying: float
-    seconds_aggregating: float
-    global_sha256: str
-
-
-@dataclass
-class Phases:
-    """Wall-clock seconds per phase (measurement only; nothing depends on it)."""
-
-    training: float = 0.0
-    ledger: float = 0.0
-    relaying: float = 0.0
-    aggregating: float = 0.0
-    evaluating: float = 0.0
-
-    @contextmanager
-    def timing(self, phase: str) -> Iterator[None]:
-        """Add the seconds spent in the ``with`` block to ``phase``."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            setattr(self, phase, getattr(self, phase) + time.perf_counter() - started)
-
-    def snapshot(self) -> dict[str, float]:
-        """The seconds per phase so far."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class RequestLog:
-    """Per round and worker: AoI and latency of the request, seconds; delivered or not."""
-
-    aoi: np.ndarray
-    latency: np.ndarray
-    delivered: np.ndarray
-
-    @classmethod
-    def empty(cls, rounds: int, workers: int) -> RequestLog:
-        """No requests yet: nan times, nothing delivered."""
-        return cls(
-            aoi=np.full((rounds, workers), np.nan),
-            latency=np.full((rounds, workers), np.nan),
-            delivered=np.zeros((rounds, workers), dtype=bool),
-        )
-
-    def first(self, rounds: int) -> RequestLog:
-        """The log of the first ``rounds`` rounds."""
-        return RequestLog(self.aoi[:rounds], self.latency[:rounds], self.delivered[:rounds])
-
-
-@dataclass(frozen=True)
-class Payout:
-    """What step pay produced: each worker's withdrawal, the publisher's reclaim, the checks."""
-
-    paid_wei: list[int]
-    reclaimed_wei: int
-    checks: list[str]
-
-
-@dataclass
-class TaskOutcome:
-    """What :meth:`FederatedTask.run` returns."""
-
-    task_id: int
-    rounds: list[RoundMetrics]
-    requests: RequestLog
-    credited_wei: list[int]
-    paid_wei: list[int]
-    reclaimed_wei: int
-    budget_wei: int
-    balance_checks: list[str]
-    global_sha256: str
-    initial: Metrics
-    rejections: list[Rejection] = field(default_factory=list)
-    phases: Phases = field(default_factory=Phases)
+class RunAborted(AoichainError):
+    """A run failed after publishing; the task was settled (finished, escrow reclaimed)."""
 
 
 class FederatedTask:
-    """The paper's workflow over a ledger, a model store and sensor streams.
+    """The paper's workflow over the parties of a network, a model store and sensor streams.
 
     Parameters
     ----------
@@ -271,8 +84,8 @@ class FederatedTask:
         first, then their twins, with their private types, items and
         streams), the nodes' full streams (evaluation reads their current
         records), the model spec, the clock's scale and the task as posted on M.
-    ledger : Ledger
-        The four chains, already started.
+    network : Network
+        The chains and every party, started.
     store : ModelStore
         The content-addressed store for update and global blobs.
     on_round : callable, optional
@@ -282,7 +95,7 @@ class FederatedTask:
     def __init__(
         self,
         prepared: Prepared,
-        ledger: Ledger,
+        network: Network,
         store: ModelStore,
         on_round: Callable[[RoundMetrics], None] | None = None,
     ) -> None:
@@ -292,10 +105,14 @@ class FederatedTask:
         self.workers = list(prepared.workers)
         self.spec = prepared.spec
         self.plugins = prepared.plugins
-        self.ledger = ledger
+        self.network = network
         self.store = store
         self.on_round = on_round
         self.phases = Phases()
+
+    def party(self, worker: Worker) -> ChainWorker:
+        """The chain party (key, subchain) of a worker of this run."""
+        return self.network.worker(worker.space, worker.space_index)
 
     # -- before the first round ---------------------------------------------------------
 
@@ -305,22 +122,32 @@ class FederatedTask:
         return GlobalModel(blob, self.store.put(blob))
 
     def publish(self) -> int:
-        """Step a: post the task, its menu and the escrow on the main chain; the task id."""
+        """Step a: the publisher posts the task, its menu and the escrow on M; the task id."""
         with self.phases.timing("ledger"):
-            return self.ledger.publish_task(**self.prepared.task.model_dump())
+            return self.network.publisher.publish(self.prepared.task)
 
-    def allocate(self, task_id: int) -> list[Worker]:
-        """Step b: relay the task to P and V; every worker that took an item enrols with it.
-
-        Returns the enrolled workers.
-        """
+    def allocate(self, task_id: int) -> Enrolled:
+        """Step b: the task is relayed to the subchains; the publisher admits each worker
+        that took an item (a ticket naming its item and index) and the worker enrols."""
         with self.phases.timing("relaying"):
-            self.ledger.relay_task(task_id)
-        enrolled = [w for w in self.workers if w.item >= 0]
+            self.network.relayer.relay_task(task_id)
+        stride = self.prepared.task.stride
+        taken: dict[int, int] = {}
+        enrolled, tickets = [], {}
         with self.phases.timing("ledger"):
-            for w in enrolled:
-                self.ledger.enrol(w.space, w.space_index, task_id, w.item)
-        return enrolled
+            for w in self.workers:
+                if w.item < 0:
+                    continue
+                index = w.item * stride + taken.get(w.item, 0)
+                taken[w.item] = taken.get(w.item, 0) + 1
+                party = self.party(w)
+                ticket = self.network.publisher.admit(
+                    task_id, party.address, party.subchain, w.item, index
+                )
+                party.enrol(ticket)
+                enrolled.append(w)
+                tickets[w.index] = ticket
+        return Enrolled(enrolled, tickets)
 
     # -- steps c to f, once per round -----------------------------------------------------
 
@@ -329,9 +156,11 @@ class FederatedTask:
         return round_no + self.prepared.warmup_slots
 
     def open_round(self, task_id: int, round_no: int) -> None:
-        """The aggregator opens the round on M; the opening is relayed down to P and V."""
+        """The publisher opens the round on M; the opening is relayed to every subchain."""
         with self.phases.timing("ledger"):
-            self.ledger.open_round(task_id, round_no)
+            self.network.publisher.open_round(task_id, round_no)
+        with self.phases.timing("relaying"):
+            self.network.relayer.relay_round_open(task_id, round_no)
 
     def serve(self, round_no: int, workers: Sequence[Worker]) -> list[Request]:
         """Each worker answers the round's request with its cache (what it sensed last)."""
@@ -373,59 +202,66 @@ class FederatedTask:
         return trained
 
     def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
-        """Step d: blobs to the model store, update records to each worker's subchain."""
+        """Step d: each worker seals its update (task, round, its address), stores the blob
+        and records its sha256 on its own subchain with its own key."""
         recorded, rejections = [], []
         with self.phases.timing("ledger"):
             for item in trained:
-                w, update = item.worker, item.update
-                self.store.put(update.blob, expected=update.sha256)
-                self.plugins.faults.after_store(round_no, w, update.sha256, self.store)
+                w = item.worker
+                party = self.party(w)
+                blob, sha = sealed_sha256(
+                    item.update.blob, task_id=task_id, round_no=round_no, author=party.address
+                )
+                self.store.put(blob, expected=sha)
+                self.plugins.faults.after_store(round_no, w, sha, self.store)
                 try:
-                    self.ledger.submit_update(
-                        w.space,
-                        w.space_index,
+                    party.submit_update(
                         task_id,
                         round_no,
-                        update.sha256,
-                        update.samples,
+                        sha,
+                        item.update.samples,
                         # When the cache was sensed, in simulated seconds of the slot clock.
                         round(item.request.data_time),
                     )
                 except ChainRejected as exc:
                     rejections.append(Rejection(round_no, w.label, "subchain", exc.reason))
                     continue
-                recorded.append(item)
+                recorded.append(Submission(item, sha))
         return Uploaded(recorded, rejections)
 
     def relay(self, task_id: int, round_no: int) -> Relayed:
-        """Step e: checkpoints, committee attestations, update records accepted on M."""
-        attested: list[AttestedUpdate] = []
+        """Step e: the relayer carries each subchain's round records to M (checkpoints,
+        proofs, committee attestations); the publisher checks them against what M accepted."""
+        relayer = self.network.relayer
+        carried: dict[str, RoundRecords] = {}
         rejections = []
         with self.phases.timing("relaying"):
             if self.plugins.faults.lying_relayer(round_no):
-                known = len(self.ledger.refusals)
-                attested += self.ledger.relay_updates(task_id, round_no, lying_relayer=True)
+                known = len(relayer.refusals)
+                carried.update(relayer.relay_records(task_id, round_no, lying=True))
                 rejections += [
-                    Rejection(
-                        round_no, "-", "relay committee", f"subchain {x['space']}: {x['reason']}"
-                    )
-                    for x in self.ledger.refusals[known:]
+                    Rejection(round_no, "-", "relay committee", f"subchain {x.chain}: {x.reason}")
+                    for x in relayer.refusals[known:]
                 ]
             # An honest relayer carries whatever is still undelivered.
-            attested += self.ledger.relay_updates(task_id, round_no)
+            carried.update(relayer.relay_records(task_id, round_no))
+        with self.phases.timing("ledger"):
+            verified = self.network.publisher.verify_records(task_id, round_no, carried)
+        attested = [rec for records in verified.values() for rec in records]
         return Relayed(attested, rejections)
 
     def aggregate(
-        self, round_no: int, attested: Sequence[AttestedUpdate], model: GlobalModel
+        self, task_id: int, round_no: int, attested: Sequence[UpdateRecord], model: GlobalModel
     ) -> Aggregated:
         """Step f: aggregate exactly the attested updates whose blobs verify.
 
         A record the aggregator cannot use (a worker it does not know, a blob
-        missing or not matching its hash) is a rejection with a reason; with
-        nothing usable, the global model stays as it was.
+        missing, not matching its hash, or sealed by someone else: a copied
+        hash) is a rejection with a reason; with nothing usable, the global
+        model stays as it was. Weights are the samples the chain recorded.
         """
-        by_address = {w.address.lower(): w for w in self.workers}
-        blobs, weights, included, rejections = [], [], [], []
+        by_address = {self.party(w).address.lower(): w for w in self.workers}
+        models, weights, included, rejections = [], [], [], []
         with self.phases.timing("aggregating"):
             for record in attested:
                 worker = by_address.get(record.worker.lower())
@@ -436,44 +272,51 @@ class FederatedTask:
                     continue
                 try:
                     blob = self.store.get(record.update_sha256)
-                except (IntegrityError, KeyError) as exc:
+                    models.append(
+                        check_author(blob, task_id=task_id, round_no=round_no, worker=record.worker)
+                    )
+                except (IntegrityError, BlobNotFound) as exc:
                     rejections.append(Rejection(round_no, worker.label, "aggregator", str(exc)))
                     continue
-                blobs.append(blob)
                 weights.append(float(record.samples))
                 included.append((worker, record))
-            blob = aggregate(blobs, weights, self.plugins.aggregation) if blobs else model.blob
+            blob = aggregate(models, weights, self.plugins.aggregation) if models else model.blob
             new = GlobalModel(blob, self.store.put(blob))
         return Aggregated(new, included, rejections)
 
     def record(self, task_id: int, round_no: int, aggregated: Aggregated) -> None:
-        """The aggregator records the global model and the included updates on M (credits)."""
+        """The publisher records the global model and the included worker indices on M."""
         with self.phases.timing("ledger"):
-            self.ledger.record_global_model(
+            self.network.publisher.record_global_model(
                 task_id,
                 round_no,
                 aggregated.model.sha256,
-                [record.update_sha256 for _, record in aggregated.included],
+                [Included(r.index, r.worker, r.update_sha256) for _, r in aggregated.included],
             )
 
-    def announce(self, task_id: int, round_no: int, model: GlobalModel) -> None:
-        """The global hash travels back down to P and V; workers verify what they download.
-
-        Then the aggregator closes the round on M.
-        """
+    def announce(
+        self, task_id: int, round_no: int, model: GlobalModel, workers: Sequence[Worker]
+    ) -> None:
+        """The global hash travels down to every subchain; workers check what they download
+        against what their subchain announces (one worker per subchain here: they read the
+        same storage). Then the publisher closes the round on M."""
         with self.phases.timing("relaying"):
-            announced = self.ledger.relay_global_model(task_id, round_no)
-        for space, sha in announced.items():
-            if bytes(sha) != model.sha256:
+            self.network.relayer.relay_global_model(task_id, round_no)
+        checked: set[str] = set()
+        for w in workers:
+            party = self.party(w)
+            if party.subchain in checked:
+                continue
+            checked.add(party.subchain)
+            announced = party.announced(task_id, round_no).global_sha256
+            downloaded = self.store.get(announced) if announced == model.sha256 else b""
+            if announced != model.sha256 or hashlib.sha256(downloaded).digest() != announced:
                 raise IntegrityError(
-                    f"subchain {space} announces {bytes(sha).hex()} for round {round_no}, "
-                    f"but the aggregator recorded {model.sha256.hex()}"
+                    f"subchain {party.subchain} announces {announced.hex()} for round "
+                    f"{round_no}, but the aggregator recorded {model.sha256.hex()}"
                 )
-        downloaded = self.store.get(model.sha256)
-        if hashlib.sha256(downloaded).digest() != model.sha256:
-            raise IntegrityError("downloaded global model does not match its announced hash")
         with self.phases.timing("ledger"):
-            self.ledger.close_round(task_id, round_no)
+            self.network.publisher.close_round(task_id, round_no)
 
     def evaluate(self, round_no: int, model: GlobalModel) -> Metrics:
         """Quality of a global model on the current records of every stream.
@@ -494,118 +337,152 @@ class FederatedTask:
 
     # -- payment ------------------------------------------------------------------------
 
-    def pay(self, task_id: int, credited: Sequence[int], earned_before: Sequence[int]) -> Payout:
-        """Workers withdraw what they earned; the publisher reclaims the rest.
+    def pay(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> Payout:
+        """The publisher finishes the task; each worker claims its pay with its ticket;
+        the publisher reclaims the rest.
 
-        Checks that the chain's view matches this run's own accounting
-        (``credited``: wei per worker in this task; ``earned_before``: what
-        each had earned on M before it) and that every balance moved by
-        exactly what was paid (less gas).
+        Checks that every claim pays exactly what this run's own accounting
+        credited (``credited``: wei per worker), that every balance moved by
+        exactly what was paid (less gas), and that escrow = paid + reclaimed.
         """
+        publisher, rounds = self.network.publisher, self.config.task.rounds
         with self.phases.timing("ledger"):
-            self.ledger.finish_task(task_id)
-            paid = []
+            publisher.finish(task_id)
+            paid = [0] * len(self.workers)
             for w in self.workers:
-                earned = self.ledger.earned(w.address) - earned_before[w.index]
-                if earned != credited[w.index]:
-                    raise IntegrityError(
-                        f"worker {w.label}: chain says {earned} wei earned in this task, run "
-                        f"credited {credited[w.index]}"
-                    )
-                owed = self.ledger.withdrawable(w.address)
-                if owed == 0:
-                    paid.append(0)
+                if credited[w.index] == 0:
                     continue
-                before = self.ledger.balance("M", w.address)
-                got, fee = self.ledger.withdraw(w.address)
-                after = self.ledger.balance("M", w.address)
-                if got != owed or got < earned or after - before != got - fee:
+                party = self.party(w)
+                before = party.balance()
+                got, fee = party.claim(tickets[w.index], rounds)
+                after = party.balance()
+                if got != credited[w.index] or after - before != got - fee:
                     raise IntegrityError(
-                        f"worker {w.label}: balance moved {after - before} wei, expected "
-                        f"{got} paid less {fee} gas"
+                        f"worker {w.label}: claimed {got} wei (balance moved {after - before}, "
+                        f"gas {fee}), the run credited {credited[w.index]}"
                     )
-                paid.append(got)
-            budget, earned_total = self.prepared.task.escrow_wei, sum(credited)
+                paid[w.index] = got
+            budget, earned = self.prepared.task.escrow_wei, sum(credited)
             # The contract refuses an empty reclaim; with every worker at the top reward
             # for every round (e.g. flat) the whole escrow was earned.
-            reclaimed = self.ledger.reclaim(task_id) if budget > earned_total else 0
-        if reclaimed != budget - earned_total:
+            reclaimed = publisher.reclaim(task_id) if budget > earned else 0
+        if reclaimed != budget - earned:
             raise IntegrityError(
                 f"publisher reclaimed {reclaimed} wei, expected escrow {budget} less "
-                f"{earned_total} earned"
+                f"{earned} earned"
             )
         checks = [
-            f"{sum(1 for p in paid if p)} withdrawals match the chain's credits",
-            f"escrow {budget} wei = earned {earned_total} + reclaimed {reclaimed}",
+            f"{sum(1 for p in paid if p)} claims pay exactly what the run credited",
+            f"escrow {budget} wei = earned {earned} + reclaimed {reclaimed}",
         ]
         return Payout(paid, reclaimed, checks)
+
+    def settle(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> str:
+        """After a failure: close the open round, finish the task, let workers claim what
+        they earned, reclaim the rest. Returns what was done, for the error message."""
+        publisher = self.network.publisher
+        state = publisher.task(task_id)
+        if state["round_open"]:
+            publisher.close_round(task_id, int(state["rounds_opened"]) - 1)
+        if not state["finished"]:
+            publisher.finish(task_id)
+        claimed = 0
+        for w in self.workers:
+            ticket = tickets.get(w.index)
+            if ticket is not None and self.party(w).claimable(ticket) > 0:
+                claimed += self.party(w).claim(ticket, self.config.task.rounds).amount
+        state = publisher.task(task_id)
+        left = int(state["escrow"]) - int(state["credited"]) - int(state["reclaimed"])
+        reclaimed = publisher.reclaim(task_id) if left > 0 else 0
+        return (
+            f"the task was finished; workers claimed {claimed} wei they had earned and the "
+            f"publisher reclaimed {reclaimed} wei of unearned escrow"
+        )
 
     # -- the loop -----------------------------------------------------------------------
 
     def run(self) -> TaskOutcome:
         """Publish, allocate, then per round: open, serve, train, upload, relay,
-        aggregate, record, announce, evaluate; then pay. The one place values flow."""
+        aggregate, record, announce, evaluate; then pay. The one place values flow.
+
+        Raises
+        ------
+        RunAborted
+            If a round fails after the task was published; the task is
+            settled first (:meth:`settle`) and the message says how.
+        """
         rounds, m = self.config.task.rounds, len(self.workers)
         reward = self.prepared.task.menu_reward_wei_per_round
         model = self.initial_model()
         initial = self.evaluate(0, model)
-        # The ledger may have run tasks before: credits are counted from here.
-        earned_before = [self.ledger.earned(w.address) for w in self.workers]
         task_id = self.publish()
-        enrolled = self.allocate(task_id)
-        log = RequestLog.empty(rounds, m)
         credited = [0] * m
+        tickets: dict[int, Ticket] = {}
+        log = RequestLog.empty(rounds, m)
         history: list[RoundMetrics] = []
         rejections: list[Rejection] = []
-        for r in range(rounds):
-            before, n_receipts = self.phases.snapshot(), len(self.ledger.receipts)
-            self.open_round(task_id, r)
-            requests = self.serve(r, enrolled)
-            for req in requests:
-                log.aoi[r, req.worker.index] = req.aoi
-                log.latency[r, req.worker.index] = req.latency
-            trained = self.train(r, model, requests)
-            uploaded = self.upload(task_id, r, trained)
-            relayed = self.relay(task_id, r)
-            aggregated = self.aggregate(r, relayed.attested, model)
-            self.record(task_id, r, aggregated)
-            self.announce(task_id, r, aggregated.model)
-            model = aggregated.model
-            for worker, _record in aggregated.included:
-                log.delivered[r, worker.index] = True
-                credited[worker.index] += reward[worker.item]
-            lost = _not_attested(r, uploaded.recorded, relayed.attested)
-            round_rejections = (
-                uploaded.rejections + relayed.rejections + aggregated.rejections + lost
-            )
-            rejections += round_rejections
-            metrics = self.evaluate(r, model)
-            spent, new = self.phases.snapshot(), self.ledger.receipts[n_receipts:]
-            row = RoundMetrics(
-                round=r,
-                slot=self.slot_of(r),
-                accuracy=metrics.accuracy,
-                f1=metrics.f1,
-                roc_auc=metrics.roc_auc,
-                loss=metrics.loss,
-                mean_aoi=mean_finite(log.aoi[r]),
-                mean_latency=mean_finite(log.latency[r]),
-                accepted=len(aggregated.included),
-                rejected=sum(1 for x in round_rejections if x.worker != "-"),
-                gas=sum(rc.gas_used for rc in new),
-                transactions=len(new),
-                seconds_training=spent["training"] - before["training"],
-                seconds_ledger=spent["ledger"] - before["ledger"],
-                seconds_relaying=spent["relaying"] - before["relaying"],
-                seconds_aggregating=spent["aggregating"] - before["aggregating"],
-                global_sha256=model.sha256.hex(),
-            )
-            history.append(row)
-            if self.on_round is not None:
-                self.on_round(row)
-            if metrics.accuracy >= self.config.task.target_accuracy:
-                break
-        payout = self.pay(task_id, credited, earned_before)
+        receipts = self.network.receipts
+        try:
+            enrolled = self.allocate(task_id)
+            tickets = enrolled.tickets
+            for r in range(rounds):
+                before, n_receipts = self.phases.snapshot(), len(receipts)
+                self.open_round(task_id, r)
+                requests = self.serve(r, enrolled.workers)
+                for req in requests:
+                    log.aoi[r, req.worker.index] = req.aoi
+                    log.latency[r, req.worker.index] = req.latency
+                trained = self.train(r, model, requests)
+                uploaded = self.upload(task_id, r, trained)
+                relayed = self.relay(task_id, r)
+                aggregated = self.aggregate(task_id, r, relayed.attested, model)
+                self.record(task_id, r, aggregated)
+                self.announce(task_id, r, aggregated.model, enrolled.workers)
+                model = aggregated.model
+                for worker, _record in aggregated.included:
+                    log.delivered[r, worker.index] = True
+                    credited[worker.index] += reward[worker.item]
+                lost = _not_attested(r, uploaded.recorded, relayed.attested)
+                round_rejections = (
+                    uploaded.rejections + relayed.rejections + aggregated.rejections + lost
+                )
+                rejections += round_rejections
+                metrics = self.evaluate(r, model)
+                spent, new = self.phases.snapshot(), receipts[n_receipts:]
+                row = RoundMetrics(
+                    round=r,
+                    slot=self.slot_of(r),
+                    accuracy=metrics.accuracy,
+                    f1=metrics.f1,
+                    roc_auc=metrics.roc_auc,
+                    loss=metrics.loss,
+                    mean_aoi=mean_finite(log.aoi[r]),
+                    mean_latency=mean_finite(log.latency[r]),
+                    accepted=len(aggregated.included),
+                    rejected=sum(1 for x in round_rejections if x.worker != "-"),
+                    gas=sum(rc.gas_used for rc in new),
+                    transactions=len(new),
+                    seconds_training=spent["training"] - before["training"],
+                    seconds_ledger=spent["ledger"] - before["ledger"],
+                    seconds_relaying=spent["relaying"] - before["relaying"],
+                    seconds_aggregating=spent["aggregating"] - before["aggregating"],
+                    global_sha256=model.sha256.hex(),
+                )
+                history.append(row)
+                if self.on_round is not None:
+                    self.on_round(row)
+                if metrics.accuracy >= self.config.task.target_accuracy:
+                    break
+            payout = self.pay(task_id, tickets, credited)
+        except Exception as exc:
+            round_no = len(history)
+            try:
+                settled = self.settle(task_id, tickets, credited)
+            except Exception as again:
+                settled = f"settling the task failed too ({type(again).__name__}: {again})"
+            raise RunAborted(
+                f"round {round_no} of task {task_id} failed: {exc}; {settled}"
+            ) from exc
         return TaskOutcome(
             task_id=task_id,
             rounds=history,
@@ -623,14 +500,16 @@ class FederatedTask:
 
 
 def _not_attested(
-    round_no: int, recorded: Sequence[Trained], attested: Sequence[AttestedUpdate]
+    round_no: int, recorded: Sequence[Submission], attested: Sequence[UpdateRecord]
 ) -> list[Rejection]:
     """Updates recorded on a subchain that never reached M attested (e.g. a lying relayer)."""
     seen = {bytes(a.update_sha256) for a in attested}
     return [
-        Rejection(round_no, t.worker.label, "relay", "update not attested on the main chain")
-        for t in recorded
-        if t.update.sha256 not in seen
+        Rejection(
+            round_no, s.trained.worker.label, "relay", "update not attested on the main chain"
+        )
+        for s in recorded
+        if s.sha256 not in seen
     ]
 
 

@@ -8,11 +8,15 @@
      that chain's validator set (kept on the relay chain). Signatures must
      come sorted by signer address, strictly ascending, which makes the
      "same signer twice" check a comparison with the previous signer.
-     Every revert reason starts with "quorum: ".
+     Signatures follow OpenZeppelin's ECDSA rules: v is 27 or 28 and s is
+     in the lower half of the curve order, so no signature has a second,
+     malleable form. Every revert reason starts with "quorum: ".
 """
 
 MAX_MEMBERS: constant(uint256) = 32
 COMMITTEE: constant(uint256) = 0
+# secp256k1n / 2 (0x7fff...20a0): a larger s is the malleable twin of a valid signature.
+HALF_ORDER: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 
 struct Signature:
@@ -40,12 +44,22 @@ def _define(set_id: uint256, members: DynArray[address, MAX_MEMBERS], threshold:
 
 
 @internal
+@pure
+def _signer(digest: bytes32, sig: Signature) -> address:
+    """The address that signed `digest` (never zero: a bad signature reverts)."""
+    assert sig.v == 27 or sig.v == 28, "quorum: invalid signature v"
+    assert convert(sig.s, uint256) <= HALF_ORDER, "quorum: high-s signature"
+    signer: address = ecrecover(digest, sig.v, sig.r, sig.s)
+    assert signer != empty(address), "quorum: invalid signature"
+    return signer
+
+
+@internal
 @view
 def _require(set_id: uint256, digest: bytes32, signatures: DynArray[Signature, MAX_MEMBERS]):
     last: address = empty(address)
     for sig: Signature in signatures:
-        signer: address = ecrecover(digest, sig.v, sig.r, sig.s)
-        assert signer != empty(address), "quorum: invalid signature"
+        signer: address = self._signer(digest, sig)
         assert self._is_member[set_id][signer], "quorum: signer not a member"
         assert signer != last, "quorum: same signer twice"
         assert convert(signer, uint160) > convert(last, uint160), "quorum: signers not sorted"

@@ -6,7 +6,11 @@
         accepted only with enough validator signatures, and the record of
         every message the relay committee forwarded between chains.
 @dev A forwarded message must name a checkpointed source block: that is
-     the state root the committee proved the payload against. Every
+     the state root the committee proved the payload against. Checkpoints
+     are kept by block number, in any order: a checkpoint of a far-future
+     block cannot freeze a chain's bridge, and a validator quorum may
+     replace a checkpoint it finds wrong (committee members also compare
+     every checkpoint with their own node before they attest). Every
      revert reason starts with "relay: " (or "quorum: ").
 """
 
@@ -30,6 +34,13 @@ event ChainRegistered:
 
 
 event CheckpointAccepted:
+    chain_id: indexed(uint256)
+    block_number: indexed(uint256)
+    block_hash: bytes32
+    state_root: bytes32
+
+
+event CheckpointReplaced:
     chain_id: indexed(uint256)
     block_number: indexed(uint256)
     block_hash: bytes32
@@ -97,23 +108,33 @@ def submit_checkpoint(
 ):
     """
     @notice Record a block of a registered chain, signed by its validators.
+    @dev A block already checkpointed with other values is replaced (the
+         same quorum rule applies); the same values twice are refused.
     @param chain_id The chain.
-    @param block_number The block's number (above the latest checkpoint).
+    @param block_number The block's number.
     @param block_hash The block's hash.
     @param state_root The block's state root.
     @param signatures Validator signatures, sorted by signer address.
     """
     assert len(self.chain_names[chain_id]) > 0, "relay: unknown chain"
-    assert block_number > self.latest_checkpoint[chain_id], "relay: checkpoint not newer"
+    assert state_root != empty(bytes32), "relay: zero state root"
+    old: Checkpoint = self._checkpoints[chain_id][block_number]
+    assert old.block_hash != block_hash or old.state_root != state_root, "relay: checkpoint already recorded"
     digest: bytes32 = messages._checkpoint_digest(
         chain.id, self, chain_id, block_number, block_hash, state_root
     )
     quorum._require(chain_id, digest, signatures)
     self._checkpoints[chain_id][block_number] = Checkpoint(block_hash=block_hash, state_root=state_root)
-    self.latest_checkpoint[chain_id] = block_number
-    log CheckpointAccepted(
-        chain_id=chain_id, block_number=block_number, block_hash=block_hash, state_root=state_root
-    )
+    if block_number > self.latest_checkpoint[chain_id]:
+        self.latest_checkpoint[chain_id] = block_number
+    if old.state_root != empty(bytes32):
+        log CheckpointReplaced(
+            chain_id=chain_id, block_number=block_number, block_hash=block_hash, state_root=state_root
+        )
+    else:
+        log CheckpointAccepted(
+            chain_id=chain_id, block_number=block_number, block_hash=block_hash, state_root=state_root
+        )
 
 
 @external

@@ -1,16 +1,20 @@
 # pragma version 0.4.3
 """
 @title subchain
-@notice A subchain (P for physical workers, V for their digital twins):
-        tasks relayed down from the main chain, worker enrolment with the
-        menu item each worker chose, one update record per worker per
-        round, and the global models announced from the main chain.
+@notice A subchain (physical workers or their digital twins): tasks relayed
+        down from the main chain, admission of the workers the publisher
+        admitted, one update record per worker per round, and the global
+        models announced from the main chain.
 @dev Messages from the main chain are accepted with k-of-n relay committee
      signatures over a digest bound to this chain and contract; each main
-     chain outbox nonce is accepted once. A round is open for updates
-     between its relayed opening and its relayed global model. The records
-     of each (task, round) are committed by a hash chain `acc` and a count,
-     two storage slots the relay committee proves with eth_getProof.
+     chain outbox nonce is accepted once. A worker enrols with a ticket the
+     task's publisher signed over (this chain, this contract, task, worker,
+     item, index), so no one else can take a place or choose another item.
+     A round takes updates between its relayed opening and its relayed
+     global model. A round's records are committed by a hash chain `acc`,
+     a count and a bitmap of the indices that submitted, which the relay
+     committee proves with eth_getProof; the records themselves are in the
+     UpdateSubmitted logs (anyone can check them against `acc`).
      Every revert reason starts with "subchain: " (or "quorum: ").
 """
 
@@ -23,20 +27,12 @@ exports: (quorum.members, quorum.threshold)
 
 
 struct TaskInfo:
+    publisher: address
     spec_hash: bytes32
     rounds: uint256
-    target_accuracy_ppm: uint256
     max_workers: uint256
-    rounds_opened: uint256
-    current_round: uint256
-    round_open: bool
+    stride: uint256
     enrolled: uint256
-
-
-struct Submission:
-    update_sha256: bytes32
-    samples: uint256
-    data_timestamp: uint256
 
 
 event TaskReceived:
@@ -48,6 +44,7 @@ event Enrolled:
     task_id: indexed(uint256)
     worker: indexed(address)
     item: uint256
+    index: uint256
 
 
 event RoundOpened:
@@ -59,16 +56,18 @@ event UpdateSubmitted:
     task_id: indexed(uint256)
     round_no: indexed(uint256)
     worker: indexed(address)
+    index: uint256
     update_sha256: bytes32
     samples: uint256
     data_timestamp: uint256
-    item: uint256
 
 
 event GlobalModelAnnounced:
     task_id: indexed(uint256)
     round_no: indexed(uint256)
     global_sha256: bytes32
+    included_hash: bytes32
+    pairs_hash: bytes32
 
 
 main_chain_id: public(uint256)
@@ -78,20 +77,26 @@ space: public(uint256)
 tasks: public(HashMap[uint256, TaskInfo])
 _menu_f: HashMap[uint256, DynArray[uint256, messages.MAX_MENU]]
 _menu_reward: HashMap[uint256, DynArray[uint256, messages.MAX_MENU]]
-# task -> worker -> chosen menu item + 1 (0: not enrolled)
+# task -> item -> most samples an update of that item may claim
+max_samples: public(HashMap[uint256, HashMap[uint256, uint256]])
+# task -> worker -> (index << 8 | item) + 1; 0: not enrolled
 _enrolment: HashMap[uint256, HashMap[address, uint256]]
+# task -> bitmap word -> indices already taken
+_taken: HashMap[uint256, HashMap[uint256, uint256]]
+# task -> (current round << 1) | open
+_round_state: HashMap[uint256, uint256]
 
-# task -> round -> worker -> its update; task, round, worker and item are the keys
-# and the enrolment, so only what the worker states is stored.
-_submissions: HashMap[uint256, HashMap[uint256, HashMap[address, Submission]]]
-# task -> round -> workers in submission order
-_submitters: HashMap[uint256, HashMap[uint256, DynArray[address, messages.MAX_BATCH]]]
+# task -> round -> hash chain of the round's records (seeded when the round opens)
 acc: public(HashMap[uint256, HashMap[uint256, bytes32]])
-record_count: public(HashMap[uint256, HashMap[uint256, uint256]])
+# task -> round -> records + 1 (set to 1 when the round opens)
+_count: HashMap[uint256, HashMap[uint256, uint256]]
+# task -> round -> bitmap word -> indices that submitted
+submitted: public(HashMap[uint256, HashMap[uint256, HashMap[uint256, uint256]]])
 
 consumed: public(HashMap[uint256, bool])
 global_models: public(HashMap[uint256, HashMap[uint256, bytes32]])
-_included: HashMap[bytes32, bool]
+included_hashes: public(HashMap[uint256, HashMap[uint256, bytes32]])
+pairs_hashes: public(HashMap[uint256, HashMap[uint256, bytes32]])
 
 
 @deploy
@@ -108,7 +113,7 @@ def __init__(
     @param threshold How many committee signatures a message needs (k).
     @param main_chain_id The main chain's id.
     @param main_contract The main chain contract, the only message source.
-    @param space 1 for the physical subchain P, 2 for the virtual subchain V.
+    @param space 1 for a physical subchain, 2 for a virtual one.
     """
     assert space == 1 or space == 2, "subchain: space must be 1 (P) or 2 (V)"
     quorum._define(quorum.COMMITTEE, committee, threshold)
@@ -122,44 +127,56 @@ def receive_task(
     src_block: uint256,
     nonce: uint256,
     task_id: uint256,
+    publisher: address,
     spec_hash: bytes32,
     rounds: uint256,
-    target_accuracy_ppm: uint256,
     max_workers: uint256,
+    stride: uint256,
     menu_f_micro: DynArray[uint256, messages.MAX_MENU],
     menu_reward_wei: DynArray[uint256, messages.MAX_MENU],
+    menu_max_samples: DynArray[uint256, messages.MAX_MENU],
     signatures: DynArray[quorum.Signature, quorum.MAX_MEMBERS],
 ):
     """
-    @notice Accept a task allocated on the main chain.
+    @notice Accept a task published on the main chain.
     @param src_block The checkpointed main-chain block the message was proven at.
     @param nonce The main chain's outbox nonce of the message.
     @param task_id The task id on the main chain.
+    @param publisher Who admits workers (signs their tickets).
     @param spec_hash sha256 of the model specification.
     @param rounds The maximum number of rounds.
-    @param target_accuracy_ppm Target accuracy in parts per million.
-    @param max_workers How many workers may be paid in one round.
+    @param max_workers How many workers the task admits.
+    @param stride Worker indices per menu item (index // stride is the item).
     @param menu_f_micro Update frequency of each menu item, 1e-6 units.
     @param menu_reward_wei Reward per round of each menu item, wei.
+    @param menu_max_samples Most samples an update of each item may claim.
     @param signatures Committee signatures, sorted by signer address.
     """
     payload: bytes32 = messages._task_payload(
-        task_id, spec_hash, rounds, target_accuracy_ppm, max_workers, menu_f_micro, menu_reward_wei
+        task_id,
+        publisher,
+        spec_hash,
+        rounds,
+        max_workers,
+        stride,
+        menu_f_micro,
+        menu_reward_wei,
+        menu_max_samples,
     )
     self._accept(src_block, nonce, payload, signatures)
     assert self.tasks[task_id].rounds == 0, "subchain: task already known"
     self.tasks[task_id] = TaskInfo(
+        publisher=publisher,
         spec_hash=spec_hash,
         rounds=rounds,
-        target_accuracy_ppm=target_accuracy_ppm,
         max_workers=max_workers,
-        rounds_opened=0,
-        current_round=0,
-        round_open=False,
+        stride=stride,
         enrolled=0,
     )
     self._menu_f[task_id] = menu_f_micro
     self._menu_reward[task_id] = menu_reward_wei
+    for i: uint256 in range(len(menu_max_samples), bound=messages.MAX_MENU):
+        self.max_samples[task_id][i] = menu_max_samples[i]
     log TaskReceived(task_id=task_id, nonce=nonce)
 
 
@@ -172,8 +189,10 @@ def receive_round_open(
     signatures: DynArray[quorum.Signature, quorum.MAX_MEMBERS],
 ):
     """
-    @notice Open a round for updates, as the main chain did (rounds count
-            from 0; an opening older than one already delivered is refused).
+    @notice Open a round for updates, as the main chain did.
+    @dev Rounds count from 0. An opening is refused once the round's global
+         model is known here (a stale message can never reopen a round), and
+         when a later round is already open.
     @param src_block The checkpointed main-chain block.
     @param nonce The main chain's outbox nonce of the message.
     @param task_id The task.
@@ -182,10 +201,12 @@ def receive_round_open(
     """
     self._accept(src_block, nonce, messages._round_open_payload(task_id, round_no), signatures)
     assert self.tasks[task_id].rounds > 0, "subchain: unknown task"
-    assert round_no >= self.tasks[task_id].rounds_opened, "subchain: stale round opening"
-    self.tasks[task_id].rounds_opened = round_no + 1
-    self.tasks[task_id].current_round = round_no
-    self.tasks[task_id].round_open = True
+    assert self.global_models[task_id][round_no] == empty(bytes32), "subchain: stale round opening (its global model is known)"
+    state: uint256 = self._round_state[task_id]
+    assert state == 0 or round_no > state >> 1, "subchain: stale round opening (a later round is open)"
+    self._round_state[task_id] = (round_no << 1) | 1
+    self.acc[task_id][round_no] = messages._round_seed(task_id, round_no)
+    self._count[task_id][round_no] = 1
     log RoundOpened(task_id=task_id, round_no=round_no)
 
 
@@ -196,7 +217,8 @@ def receive_global_model(
     task_id: uint256,
     round_no: uint256,
     global_sha256: bytes32,
-    included: DynArray[bytes32, messages.MAX_INCLUDED],
+    included_hash: bytes32,
+    pairs_hash: bytes32,
     signatures: DynArray[quorum.Signature, quorum.MAX_MEMBERS],
 ):
     """
@@ -206,33 +228,54 @@ def receive_global_model(
     @param task_id The task.
     @param round_no The round.
     @param global_sha256 sha256 of the global model, for workers to verify.
-    @param included The update hashes the model aggregated.
+    @param included_hash Hash of the included-index bitmap recorded on M.
+    @param pairs_hash Hash of the included (worker, update hash) pairs, in index order.
     @param signatures Committee signatures, sorted by signer address.
     """
-    payload: bytes32 = messages._global_model_payload(task_id, round_no, global_sha256, included)
+    payload: bytes32 = messages._global_model_payload(
+        task_id, round_no, global_sha256, included_hash, pairs_hash
+    )
     self._accept(src_block, nonce, payload, signatures)
     assert self.tasks[task_id].rounds > 0, "subchain: unknown task"
     self.global_models[task_id][round_no] = global_sha256
-    for h: bytes32 in included:
-        self._included[keccak256(abi_encode(task_id, round_no, h))] = True
-    if self.tasks[task_id].current_round == round_no:
-        self.tasks[task_id].round_open = False
-    log GlobalModelAnnounced(task_id=task_id, round_no=round_no, global_sha256=global_sha256)
+    self.included_hashes[task_id][round_no] = included_hash
+    self.pairs_hashes[task_id][round_no] = pairs_hash
+    if self._round_state[task_id] == (round_no << 1) | 1:
+        self._round_state[task_id] = round_no << 1
+    log GlobalModelAnnounced(
+        task_id=task_id,
+        round_no=round_no,
+        global_sha256=global_sha256,
+        included_hash=included_hash,
+        pairs_hash=pairs_hash,
+    )
 
 
 @external
-def enrol(task_id: uint256, item: uint256):
+def enrol(task_id: uint256, item: uint256, index: uint256, ticket: quorum.Signature):
     """
-    @notice Enrol the caller in a task with the menu item it chose.
+    @notice Enrol the caller in a task with the item and index its ticket names.
     @param task_id The task.
-    @param item Index of the chosen menu item.
+    @param item The menu item the publisher admitted the caller with.
+    @param index The caller's worker index (index // stride == item).
+    @param ticket The publisher's signature over (this chain, this contract,
+           task, caller, item, index).
     """
-    assert self.tasks[task_id].rounds > 0, "subchain: unknown task"
+    t: TaskInfo = self.tasks[task_id]
+    assert t.rounds > 0, "subchain: unknown task"
     assert item < len(self._menu_f[task_id]), "subchain: no such menu item"
+    assert index // t.stride == item, "subchain: index outside the item's range"
+    digest: bytes32 = messages._ticket_digest(chain.id, self, task_id, msg.sender, item, index)
+    assert quorum._signer(digest, ticket) == t.publisher, "subchain: not admitted by the publisher"
     assert self._enrolment[task_id][msg.sender] == 0, "subchain: already enrolled"
-    self._enrolment[task_id][msg.sender] = item + 1
-    self.tasks[task_id].enrolled += 1
-    log Enrolled(task_id=task_id, worker=msg.sender, item=item)
+    word: uint256 = index // messages.WORD_BITS
+    bit: uint256 = 1 << (index % messages.WORD_BITS)
+    assert self._taken[task_id][word] & bit == 0, "subchain: index already taken"
+    assert t.enrolled < t.max_workers, "subchain: task is full"
+    self._taken[task_id][word] |= bit
+    self._enrolment[task_id][msg.sender] = ((index << 8) | item) + 1
+    self.tasks[task_id].enrolled = t.enrolled + 1
+    log Enrolled(task_id=task_id, worker=msg.sender, item=item, index=index)
 
 
 @external
@@ -243,82 +286,76 @@ def submit_update(
     @notice Record the caller's model update for a round.
     @param task_id The task.
     @param round_no The open round.
-    @param update_sha256 sha256 of the update's bytes in the model store.
-    @param samples How many samples the update was trained on.
-    @param data_timestamp When the data used was sensed (unix seconds).
+    @param update_sha256 sha256 of the update's bytes.
+    @param samples How many samples the update was trained on (at most the item's cap).
+    @param data_timestamp When the data used was sensed (the worker's clock).
     """
-    chosen: uint256 = self._enrolment[task_id][msg.sender]
-    assert chosen > 0, "subchain: worker not enrolled"
-    t: TaskInfo = self.tasks[task_id]
-    assert t.round_open and t.current_round == round_no, "subchain: round not open"
-    assert self._submissions[task_id][round_no][msg.sender].update_sha256 == empty(bytes32), "subchain: update already submitted"
+    enrolled: uint256 = self._enrolment[task_id][msg.sender]
+    assert enrolled > 0, "subchain: worker not enrolled"
+    assert self._round_state[task_id] == (round_no << 1) | 1, "subchain: round not open"
     assert update_sha256 != empty(bytes32), "subchain: zero update hash"
     assert samples > 0, "subchain: no samples"
-    rec: messages.UpdateRecord = messages.UpdateRecord(
-        task_id=task_id,
-        round_no=round_no,
-        worker=msg.sender,
-        update_sha256=update_sha256,
-        samples=samples,
-        data_timestamp=data_timestamp,
-        item=chosen - 1,
+    packed: uint256 = enrolled - 1
+    assert samples <= self.max_samples[task_id][packed & 255], "subchain: more samples than the item's cap"
+    index: uint256 = packed >> 8
+    word: uint256 = index // messages.WORD_BITS
+    bit: uint256 = 1 << (index % messages.WORD_BITS)
+    bits: uint256 = self.submitted[task_id][round_no][word]
+    assert bits & bit == 0, "subchain: update already submitted"
+    self.submitted[task_id][round_no][word] = bits | bit
+    self.acc[task_id][round_no] = messages._chain_record(
+        self.acc[task_id][round_no], task_id, round_no, msg.sender, index, update_sha256, samples, data_timestamp
     )
-    self._submissions[task_id][round_no][msg.sender] = Submission(
-        update_sha256=update_sha256, samples=samples, data_timestamp=data_timestamp
-    )
-    self._submitters[task_id][round_no].append(msg.sender)
-    self.acc[task_id][round_no] = messages._chain_record(self.acc[task_id][round_no], rec)
-    self.record_count[task_id][round_no] += 1
+    self._count[task_id][round_no] += 1
     log UpdateSubmitted(
         task_id=task_id,
         round_no=round_no,
         worker=msg.sender,
+        index=index,
         update_sha256=update_sha256,
         samples=samples,
         data_timestamp=data_timestamp,
-        item=chosen - 1,
     )
 
 
 @external
 @view
-def records(task_id: uint256, round_no: uint256) -> DynArray[messages.UpdateRecord, messages.MAX_BATCH]:
+def record_count(task_id: uint256, round_no: uint256) -> uint256:
     """
-    @notice Every update record of a round, in submission order.
+    @notice How many update records a round holds.
     @param task_id The task.
     @param round_no The round.
-    @return The records.
+    @return The count (0 before the round opened).
     """
-    out: DynArray[messages.UpdateRecord, messages.MAX_BATCH] = []
-    for worker: address in self._submitters[task_id][round_no]:
-        sub: Submission = self._submissions[task_id][round_no][worker]
-        out.append(
-            messages.UpdateRecord(
-                task_id=task_id,
-                round_no=round_no,
-                worker=worker,
-                update_sha256=sub.update_sha256,
-                samples=sub.samples,
-                data_timestamp=sub.data_timestamp,
-                item=self._enrolment[task_id][worker] - 1,
-            )
-        )
-    return out
+    n: uint256 = self._count[task_id][round_no]
+    return n - 1 if n > 0 else 0
 
 
 @external
 @view
-def enrolment(task_id: uint256, worker: address) -> (bool, uint256):
+def round_state(task_id: uint256) -> (uint256, bool):
     """
-    @notice Whether a worker is enrolled in a task, and its menu item.
+    @notice The latest round opened here and whether it still takes updates.
+    @param task_id The task.
+    @return (round, open).
+    """
+    state: uint256 = self._round_state[task_id]
+    return state >> 1, state & 1 == 1
+
+
+@external
+@view
+def enrolment(task_id: uint256, worker: address) -> (bool, uint256, uint256):
+    """
+    @notice Whether a worker is enrolled in a task, with its item and index.
     @param task_id The task.
     @param worker The worker.
-    @return (enrolled, item).
+    @return (enrolled, item, index).
     """
-    chosen: uint256 = self._enrolment[task_id][worker]
-    if chosen == 0:
-        return False, 0
-    return True, chosen - 1
+    enrolled: uint256 = self._enrolment[task_id][worker]
+    if enrolled == 0:
+        return False, 0, 0
+    return True, (enrolled - 1) & 255, (enrolled - 1) >> 8
 
 
 @external
@@ -334,15 +371,16 @@ def menu(task_id: uint256) -> (DynArray[uint256, messages.MAX_MENU], DynArray[ui
 
 @external
 @view
-def was_included(task_id: uint256, round_no: uint256, update_sha256: bytes32) -> bool:
+def ticket_digest(task_id: uint256, worker: address, item: uint256, index: uint256) -> bytes32:
     """
-    @notice Whether the announced global model of a round aggregated an update.
+    @notice The digest a publisher signs to admit a worker here.
     @param task_id The task.
-    @param round_no The round.
-    @param update_sha256 The update's hash.
-    @return True if included.
+    @param worker The worker.
+    @param item The menu item.
+    @param index The worker index.
+    @return The digest.
     """
-    return self._included[keccak256(abi_encode(task_id, round_no, update_sha256))]
+    return messages._ticket_digest(chain.id, self, task_id, worker, item, index)
 
 
 @internal

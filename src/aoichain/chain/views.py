@@ -1,0 +1,165 @@
+"""A party's own view of a chain: what it reads, through the endpoint it chose.
+
+Every verifier (validator, committee member) and every other party reads a
+chain through its own :class:`ChainView`, so a lying endpoint misleads only
+the parties that chose it. On node backends each view is its own HTTP
+connection to the URL the party was configured with; on the embedded backend
+every view of a chain reads the same in-process py-evm chain (a test may wrap
+one party's view in a lying provider).
+
+Any failure of the endpoint (connection refused, a block it does not have,
+a malformed answer) is one :class:`~aoichain.chain.errors.ChainUnavailable`
+naming the chain and the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint
+
+from aoichain.chain.artifacts import Artifact
+from aoichain.chain.errors import ChainRejected, ChainUnavailable
+from aoichain.chain.proofs import StorageProof, parse_get_proof
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """What a checkpoint names: a block's number, hash and state root."""
+
+    number: int
+    block_hash: bytes
+    state_root: bytes
+
+
+class ChainView:
+    """Read-only access to one chain through one endpoint.
+
+    Parameters
+    ----------
+    key : str
+        The chain's key (``M``, ``R``, ``P``, ...).
+    chain_id : int
+        Its chain id (checked against the endpoint when built from a URL).
+    w3 : Web3
+        The connection.
+    url : str or None
+        The endpoint's URL (None in process), for error messages.
+    """
+
+    def __init__(self, key: str, chain_id: int, w3: Web3, url: str | None = None):
+        self.key = key
+        self.chain_id = chain_id
+        self.w3 = w3
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"ChainView({self.key} {self.url or 'in process'})"
+
+    @property
+    def where(self) -> str:
+        """``chain P (http://127.0.0.1:8545)``: how errors name this view."""
+        return f"chain {self.key} ({self.url or 'in process'})"
+
+    def _read(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except ContractLogicError:
+            raise
+        except Exception as exc:  # connection, missing block, malformed answer: all unusable
+            raise ChainUnavailable(
+                f"{self.where}: {what} failed: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def head(self) -> int:
+        """The number of the latest block."""
+        return int(self._read("reading the head", lambda: self.w3.eth.block_number))
+
+    def block(self, number: int | str = "latest") -> BlockHeader:
+        """Number, hash and state root of a block (``"latest"`` or a number)."""
+        raw = self._read(f"reading block {number}", lambda: self.w3.eth.get_block(number))  # type: ignore[arg-type]
+        return BlockHeader(int(raw["number"]), bytes(raw["hash"]), bytes(raw["stateRoot"]))
+
+    def get_proof(self, address: str, slots: Sequence[int], block: int) -> StorageProof:
+        """The ``eth_getProof`` answer for ``slots`` of ``address`` at ``block``."""
+        params = [address, ["0x" + s.to_bytes(32, "big").hex() for s in slots], hex(block)]
+
+        def ask() -> dict[str, Any]:
+            response = self.w3.provider.make_request(RPCEndpoint("eth_getProof"), params)
+            if "error" in response:
+                raise ValueError(response["error"])
+            return cast(dict[str, Any], response["result"])
+
+        return self._read(f"eth_getProof at block {block}", lambda: parse_get_proof(ask()))
+
+    def contract(self, artifact: Artifact, address: str) -> Contract:
+        """A web3 contract object bound to ``address`` on this view."""
+        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=artifact.abi)
+
+    def call(self, contract: Contract, fn: str, *args: Any, block: int | str = "latest") -> Any:
+        """Read ``fn(*args)`` of ``contract`` (bound to this view) at ``block``.
+
+        Raises
+        ------
+        ChainRejected
+            If the call reverts.
+        ChainUnavailable
+            If the endpoint fails.
+        """
+        try:
+            return self._read(
+                f"calling {fn}",
+                lambda: contract.functions[fn](*args).call(block_identifier=block),  # type: ignore[arg-type]
+            )
+        except ContractLogicError as exc:
+            from aoichain.chain.client import revert_reason
+
+            raise ChainRejected(revert_reason(exc), chain=self.key, label=fn) from None
+
+    def logs(self, event: Any, from_block: int, to_block: int, **filters: Any) -> list[Any]:
+        """Decoded logs of a contract event (``contract.events.Name``) in a block range."""
+        return list(
+            self._read(
+                f"reading {event.event_name} logs",
+                lambda: event.get_logs(
+                    from_block=from_block, to_block=to_block, argument_filters=filters or None
+                ),
+            )
+        )
+
+    def balance(self, address: str) -> int:
+        """Native balance of ``address`` in wei."""
+        return int(
+            self._read(
+                "reading a balance",
+                lambda: self.w3.eth.get_balance(self.w3.to_checksum_address(address)),
+            )
+        )
+
+
+def http_view(key: str, url: str, expected_chain_id: int | None = None) -> ChainView:
+    """A view through the JSON-RPC endpoint at ``url``, its chain id checked.
+
+    Raises
+    ------
+    ChainUnavailable
+        If the URL is malformed, nothing answers, or the chain id differs.
+    """
+    from aoichain.chain.nodes import http_web3
+
+    w3 = http_web3(key, url)
+    view = ChainView(key, expected_chain_id or 0, w3, url)
+    chain_id = int(view._read("reading the chain id", lambda: w3.eth.chain_id))
+    if expected_chain_id is not None and chain_id != expected_chain_id:
+        raise ChainUnavailable(
+            f"chain {key}: the node at {url} has chain id {chain_id}, expected {expected_chain_id}"
+        )
+    view.chain_id = chain_id
+    return view

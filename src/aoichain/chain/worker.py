@@ -1,0 +1,201 @@
+"""A worker (an IIoT node or its digital twin): enrols, records its updates, claims its pay.
+
+A worker holds its own key and talks to its own subchain and to M through
+its own views. It enrols with the ticket its publisher signed, records each
+round's update ``(task, round, sha256, samples, data time)`` on its
+subchain, checks the global model it downloads against what its subchain
+announces, and claims its pay on M with its ticket (pull payment: M counts
+the rounds whose global model included its index; nothing is paid twice).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from web3.logs import DISCARD
+
+from aoichain.chain.artifacts import load
+from aoichain.chain.client import ChainClient, Receipt
+from aoichain.chain.deployment import Deployment
+from aoichain.chain.keys import Signer
+from aoichain.chain.publisher import Ticket
+from aoichain.errors import InvalidInput
+
+#: Gas limits of a worker's own transactions (they need far less; unused gas is refunded).
+ENROL_GAS = 300_000
+SUBMIT_GAS = 300_000
+CLAIM_GAS = 4_000_000
+
+
+class Withdrawal(NamedTuple):
+    """A pull payment on M: what the contract paid and what the worker spent on gas."""
+
+    amount: int
+    fee: int
+
+
+class Announcement(NamedTuple):
+    """What a subchain announces of a round's global model."""
+
+    global_sha256: bytes
+    included_hash: bytes
+    pairs_hash: bytes
+
+
+class Worker:
+    """One worker: its own key, its subchain and M.
+
+    Parameters
+    ----------
+    signer : Signer
+        The worker's key.
+    subchain : str
+        The key of its subchain (``P``, ``V``, ``P2``...).
+    sub : ChainClient
+        Transactions and reads on its subchain.
+    main : ChainClient
+        Transactions and reads on M.
+    deployment : Deployment
+        The public record.
+    """
+
+    def __init__(
+        self,
+        signer: Signer,
+        subchain: str,
+        sub: ChainClient,
+        main: ChainClient,
+        deployment: Deployment,
+    ):
+        self.signer = signer
+        self.subchain = subchain
+        self.sub = sub
+        self.main = main
+        self._sub = sub.contract(load("subchain"), deployment.chains[subchain].contract)
+        self._main = main.contract(load("main"), deployment.chains["M"].contract)
+
+    def __repr__(self) -> str:
+        return f"Worker({self.subchain} {self.address})"
+
+    @property
+    def address(self) -> str:
+        """The worker's address."""
+        return self.signer.address
+
+    def _check(self, ticket: Ticket) -> None:
+        if ticket.worker.lower() != self.address.lower() or ticket.subchain != self.subchain:
+            raise InvalidInput(
+                f"The ticket admits {ticket.worker} on {ticket.subchain}, not this worker "
+                f"({self.address} on {self.subchain})."
+            )
+
+    def enrol(self, ticket: Ticket) -> Receipt:
+        """Enrol in the ticket's task on the worker's subchain.
+
+        Raises
+        ------
+        ChainRejected
+            ``subchain: not admitted by the publisher``, ``subchain: already enrolled``, ...
+        """
+        self._check(ticket)
+        self.sub.transact(
+            self.signer,
+            self._sub,
+            "enrol",
+            ticket.task_id,
+            ticket.item,
+            ticket.index,
+            ticket.signature.as_tuple(),
+            gas=ENROL_GAS,
+        )
+        return self.sub.last_receipt
+
+    def submit_update(
+        self,
+        task_id: int,
+        round_no: int,
+        update_sha256: bytes,
+        samples: int,
+        data_timestamp: int,
+    ) -> Receipt:
+        """Record an update ``(task, round, sha256, samples, data time)`` on the subchain.
+
+        Raises
+        ------
+        InvalidInput
+            If the hash is not 32 bytes or a count is negative.
+        ChainRejected
+            ``subchain: worker not enrolled``, ``subchain: round not open``,
+            ``subchain: more samples than the item's cap``, ...
+        """
+        if not isinstance(update_sha256, bytes | bytearray) or len(update_sha256) != 32:
+            raise InvalidInput(
+                "The 'update_sha256' parameter of Worker.submit_update must be 32 bytes. "
+                f"Got {update_sha256!r} instead."
+            )
+        for name, value in (("samples", samples), ("data_timestamp", data_timestamp)):
+            if not isinstance(value, int) or value < 0:
+                raise InvalidInput(
+                    f"The {name!r} parameter of Worker.submit_update must be a non-negative int. "
+                    f"Got {value!r} instead."
+                )
+        self.sub.transact(
+            self.signer,
+            self._sub,
+            "submit_update",
+            task_id,
+            round_no,
+            bytes(update_sha256),
+            samples,
+            data_timestamp,
+            gas=SUBMIT_GAS,
+        )
+        return self.sub.last_receipt
+
+    def announced(self, task_id: int, round_no: int) -> Announcement:
+        """What the worker's subchain announces of a round's global model (zeros: nothing yet)."""
+        return Announcement(
+            bytes(self.sub.call(self._sub, "global_models", task_id, round_no)),
+            bytes(self.sub.call(self._sub, "included_hashes", task_id, round_no)),
+            bytes(self.sub.call(self._sub, "pairs_hashes", task_id, round_no)),
+        )
+
+    def claimable(self, ticket: Ticket) -> int:
+        """Wei the worker could claim now for the ticket's task."""
+        return int(
+            self.main.call(self._main, "claimable", ticket.task_id, ticket.item, ticket.index)
+        )
+
+    def claim(self, ticket: Ticket, until_round: int) -> Withdrawal:
+        """Claim the pay of every closed round below ``until_round`` that included the worker.
+
+        Returns
+        -------
+        Withdrawal
+            ``(amount, fee)``: wei paid by M, wei the worker spent on gas.
+
+        Raises
+        ------
+        ChainRejected
+            ``main: nothing to claim`` (nothing earned, or already claimed), ...
+        """
+        self._check(ticket)
+        rcpt = self.main.transact(
+            self.signer,
+            self._main,
+            "claim",
+            ticket.task_id,
+            ticket.subchain_id,
+            ticket.item,
+            ticket.index,
+            ticket.signature.as_tuple(),
+            until_round,
+            gas=CLAIM_GAS,
+        )
+        (event,) = self._main.events.Claimed().process_receipt(rcpt, errors=DISCARD)
+        return Withdrawal(int(event["args"]["amount"]), self.main.last_receipt.fee_wei)
+
+    def balance(self, chain: str = "M") -> int:
+        """The worker's native balance on M (``"M"``) or on its subchain (``"sub"``), wei."""
+        client: Any = self.main if chain == "M" else self.sub
+        return int(client.balance(self.address))
