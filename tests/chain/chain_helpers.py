@@ -1,11 +1,24 @@
-"""Helpers of the ledger suite (a module of its own: every test folder has a ``conftest``)."""
+"""Helpers of the chain suite (a module of its own: every test folder has a ``conftest``).
+
+Actors have role names: ``publisher``, ``relayer``, ``committee``,
+``validators``, workers ``P0..P3`` and ``V0..V3``, and an ``outsider`` (a
+fresh key nobody admitted) that acts with plain web3 calls.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
-from aoichain.chain import Ledger
+import pytest
+
+from aoichain.chain import ChainRejected, Included, Network, TaskSpec, Ticket, Worker
+from aoichain.chain.artifacts import load
+from aoichain.chain.client import ChainClient
+from aoichain.chain.deployment import contract_of
+from aoichain.chain.keys import Signer, sort_signatures
+from aoichain.chain.messages import Envelope, RoundRecords
 
 
 def sha(*parts: object) -> bytes:
@@ -13,42 +26,155 @@ def sha(*parts: object) -> bytes:
     return hashlib.sha256(repr(parts).encode()).digest()
 
 
+def rejected(reason: str) -> Any:
+    """``pytest.raises`` for a revert whose reason ends with ``reason``."""
+    return pytest.raises(ChainRejected, match=f"^.*{reason}$")
+
+
+def contract(net: Network, key: str) -> Any:
+    """The aoichain contract of chain ``key`` (for plain reads and transactions)."""
+    return net.view(key).contract(load(contract_of(key)), net.deployment.chains[key].contract)
+
+
+def client(net: Network, key: str) -> ChainClient:
+    """A transaction client on chain ``key`` that logs to the network's receipts."""
+    return ChainClient(net.view(key), net.receipts)
+
+
+def send(net: Network, who: Signer, key: str, fn: str, *args: Any, value: int = 0) -> Any:
+    """``who`` calls ``fn(*args)`` on chain ``key``'s contract in a transaction of its own."""
+    return client(net, key).transact(who, contract(net, key), fn, *args, value=value)
+
+
+def call(net: Network, key: str, fn: str, *args: Any, block: int | str = "latest") -> Any:
+    """Read ``fn(*args)`` of chain ``key``'s contract."""
+    return net.view(key).call(contract(net, key), fn, *args, block=block)
+
+
+def fund(net: Network, who: Signer, *keys: str) -> Signer:
+    """Give ``who`` gas money on the chains ``keys`` (the relayer pays; dev chains only)."""
+    for key in keys:
+        client(net, key).transfer(net.keys.relayer, who.address, 10**19)
+    return who
+
+
+def outsider(net: Network, *keys: str) -> Signer:
+    """A fresh key nobody admitted, funded on ``keys``."""
+    return fund(net, Signer.random("outsider"), *keys)
+
+
+def signed_by(signers: list[Signer], digest: bytes) -> list[tuple[int, bytes, bytes]]:
+    """Signatures of ``signers`` over ``digest``, sorted by signer address."""
+    pairs = [(s.address, s.sign_digest(digest)) for s in signers]
+    return [s.as_tuple() for s in sort_signatures(pairs)]
+
+
+def committee_sigs(net: Network, digest: bytes, members: list[int]) -> list[Any]:
+    """Signatures of the given committee members over ``digest``."""
+    return signed_by([net.keys.committee[i] for i in members], digest)
+
+
 @dataclass
 class Task:
-    """A task published and relayed for one test, with its workers enrolled."""
+    """A task published and relayed for one test, with some workers admitted and enrolled."""
 
-    ledger: Ledger
+    net: Network
     task_id: int
-    rewards: list[int]
-    items: dict[tuple[str, int], int] = field(default_factory=dict)
+    spec: TaskSpec
+    tickets: dict[str, Ticket] = field(default_factory=dict)
 
-    def submit(self, space: str, i: int, round_no: int, tag: object = None) -> bytes:
-        """Worker ``space``/``i`` records an update for ``round_no``; returns its hash."""
-        h = sha(self.task_id, round_no, space, i, tag)
-        self.ledger.submit_update(space, i, self.task_id, round_no, h, 10 + i, 1_000 + round_no)
+    @property
+    def stride(self) -> int:
+        """Worker indices per item."""
+        return self.spec.stride
+
+    def worker(self, label: str) -> Worker:
+        """Worker ``P0``..``V3`` of the network."""
+        return self.net.worker(label[0], int(label[1:]))
+
+    def admit(self, label: str, item: int, index: int | None = None) -> Ticket:
+        """The publisher's ticket for worker ``label`` (index: next free in the item's range)."""
+        if index is None:
+            taken = [t.index for t in self.tickets.values() if t.item == item]
+            index = item * self.stride + len(taken)
+        w = self.worker(label)
+        return self.net.publisher.admit(self.task_id, w.address, w.subchain, item, index)
+
+    def enrol(self, label: str, item: int, index: int | None = None) -> Ticket:
+        """Admit and enrol worker ``label``."""
+        ticket = self.admit(label, item, index)
+        self.worker(label).enrol(ticket)
+        self.tickets[label] = ticket
+        return ticket
+
+    def submit(self, label: str, round_no: int, samples: int = 10, tag: object = None) -> bytes:
+        """Worker ``label`` records an update for ``round_no``; returns its hash."""
+        h = sha(self.task_id, round_no, label, tag)
+        self.worker(label).submit_update(self.task_id, round_no, h, samples, 1_000 + round_no)
         return h
+
+    def open(self, round_no: int) -> None:
+        """The publisher opens a round; the relayer carries the opening down."""
+        self.net.publisher.open_round(self.task_id, round_no)
+        self.net.relayer.relay_round_open(self.task_id, round_no)
+
+    def relay_records(self, round_no: int) -> dict[str, RoundRecords]:
+        """The relayer carries the round's records to M."""
+        return dict(self.net.relayer.relay_records(self.task_id, round_no))
+
+    def finish_round(self, round_no: int, labels: list[str]) -> bytes:
+        """Relay the records, record a global model including ``labels``, announce, close."""
+        carried = self.relay_records(round_no)
+        verified = self.net.publisher.verify_records(self.task_id, round_no, carried)
+        wanted = {self.worker(x).address.lower() for x in labels}
+        included = [
+            Included(r.index, r.worker, r.update_sha256)
+            for records in verified.values()
+            for r in records
+            if r.worker.lower() in wanted
+        ]
+        global_sha = sha("global", self.task_id, round_no)  # a stand-in for the model's hash
+        self.net.publisher.record_global_model(self.task_id, round_no, global_sha, included)
+        self.net.relayer.relay_global_model(self.task_id, round_no)
+        self.net.publisher.close_round(self.task_id, round_no)
+        return global_sha
+
+    def envelope(self, key: str, round_no: int) -> Envelope:
+        """A checkpointed, honest subchain -> M message of every record of the round."""
+        relayer = self.net.relayer
+        block = relayer.checkpoint(key)
+        records = relayer.records(key, self.task_id, round_no, block)
+        return relayer.envelope(
+            key, "M", block, RoundRecords(self.task_id, round_no, tuple(records))
+        )
 
 
 def new_task(
-    ledger: Ledger,
+    net: Network,
     *,
-    enrol: dict[str, list[int]] | None = None,
+    enrol: dict[str, int] | None = None,
     rewards: tuple[int, ...] = (10, 25),
+    caps: tuple[int, ...] | None = None,
     rounds: int = 3,
     max_workers: int = 8,
     open_round: bool = True,
 ) -> Task:
-    """Publish, relay, enrol (worker i takes item i % len(menu)) and open round 0."""
-    enrol = {"P": [0, 1], "V": [0, 1]} if enrol is None else enrol
-    f = [0.5 + 0.25 * i for i in range(len(rewards))]
-    task_id = ledger.publish_task(sha("spec"), rounds, 0.9, f, list(rewards), max_workers)
-    ledger.relay_task(task_id)
-    task = Task(ledger, task_id, list(rewards))
-    for space, idx in enrol.items():
-        for i in idx:
-            item = i % len(rewards)
-            ledger.enrol(space, i, task_id, item)
-            task.items[(space, i)] = item
+    """Publish and relay a task, admit and enrol workers (label -> item), open round 0."""
+    enrol = {"P0": 0, "P1": 1, "V0": 0, "V1": 1} if enrol is None else enrol
+    spec = TaskSpec(
+        model_spec_hash=sha("spec"),
+        rounds=rounds,
+        target_accuracy=0.9,
+        menu_f=[0.5 + 0.25 * i for i in range(len(rewards))],
+        menu_reward_wei_per_round=list(rewards),
+        menu_max_samples=list(caps or (100,) * len(rewards)),
+        max_workers=max_workers,
+    )
+    task_id = net.publisher.publish(spec)
+    net.relayer.relay_task(task_id)
+    task = Task(net, task_id, spec)
+    for label, item in enrol.items():
+        task.enrol(label, item)
     if open_round:
-        ledger.open_round(task_id, 0)
+        task.open(0)
     return task

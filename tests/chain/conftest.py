@@ -1,7 +1,7 @@
-"""Fixtures of the ledger suite: one ledger per backend, shared by the tests of a session.
+"""Fixtures of the chain suite: one network per backend, shared by the tests of a session.
 
 Every test publishes its own task, so tests do not see each other's state.
-The ``ledger`` fixture is parametrised over the backends: each test of the
+The ``network`` fixture is parametrised over the backends: each test of the
 suite runs on the embedded py-evm chains and on anvil nodes (marker
 ``anvil``).
 """
@@ -12,21 +12,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from aoichain.chain import Ledger, LedgerConfig
+from aoichain.chain import ChainConfig, Network
 
 N_WORKERS = {"P": 4, "V": 4}
 BACKENDS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
-    """A 3-of-5 committee, 2-of-3 validators, four workers per subchain."""
-    with Ledger.start(LedgerConfig(backend=request.param), n_workers=N_WORKERS) as led:
-        yield led
+def network(request: pytest.FixtureRequest) -> Iterator[Network]:
+    """A 3-of-5 committee, 2-of-3 validators per chain, four workers per space."""
+    with Network.start(ChainConfig(backend=request.param), workers=N_WORKERS) as net:
+        yield net
 
 
 @pytest.fixture(scope="session")
-def embedded() -> Iterator[Ledger]:
-    """An embedded ledger for the backend-independent checks (digests, payments, proofs)."""
-    with Ledger.start(LedgerConfig(), n_workers=N_WORKERS) as led:
-        yield led
+def embedded() -> Iterator[Network]:
+    """An embedded network for the backend-independent checks (digests, payments, proofs)."""
+    with Network.start(ChainConfig(), workers=N_WORKERS) as net:
+        yield net

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from aoichain.chain.relay import Validator
 from hypothesis import given
 from hypothesis import strategies as st
 from lying import Lie, forge_state, lying_node
@@ -25,7 +26,6 @@ from aoichain.chain.errors import ChainUnavailable
 from aoichain.chain.keys import Signer, signer
 from aoichain.chain.nodes import ChainNode, find_anvil, start_anvils, start_embedded
 from aoichain.chain.proofs import parse_get_proof, verify_storage
-from aoichain.chain.relay import Validator
 from aoichain.errors import IntegrityError
 
 CHAIN_ID = 4242
