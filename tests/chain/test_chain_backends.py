@@ -20,8 +20,7 @@ from chain_helpers import sha
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from aoichain.chain import ChainUnavailable, Ledger, LedgerConfig
-from aoichain.chain.config import DEFAULT_CHAIN_IDS
+from aoichain.chain import ChainConfig, ChainUnavailable, Network, TaskSpec
 from aoichain.chain.nodes import AnvilProcess, attach_rpc
 from aoichain.cli import app
 from aoichain.config import build_model
@@ -47,24 +46,28 @@ def test_chains_up_writes_deployments_the_rpc_backend_attaches_to(tmp_path: Path
             time.sleep(0.05)
         deployments = json.loads(file.read_text())
         assert {c["chain_id"] for c in deployments["chains"].values()} == set(
-            DEFAULT_CHAIN_IDS.values()
+            ChainConfig().chain_ids.values()
+        )
+        assert sorted(p.name for p in (out / "keys").iterdir()) == sorted(
+            ["deployer.json", "relayer.json"]
+            + [f"committee-{i}.json" for i in range(5)]
+            + [f"validator-{k}-{i}.json" for k in "MPV" for i in range(3)]
         )
 
-        with pytest.raises(ChainUnavailable, match="committee"):
-            Ledger.start(LedgerConfig(backend="rpc", rpc_file=file, key_seed=1), n_workers={"P": 1})
-
-        cfg = LedgerConfig(backend="rpc", rpc_file=file)
-        with Ledger.start(cfg, n_workers={"P": 1, "V": 1}) as ledger:
-            assert (
-                ledger.deployments()["chains"]["M"]["contracts"]
-                == deployments["chains"]["M"]["contracts"]
-            )
-            task = ledger.publish_task(sha("rpc"), 1, 0.5, [1.0], [100], 2)
-            ledger.relay_task(task)
-            ledger.enrol("V", 0, task, 0)
-            assert ledger.enrolment("V", task, 0) == 0
-            assert {r.label for r in ledger.receipts} >= {"fund", "publish_task", "enrol"}
-            assert not any(r.label.startswith("deploy") for r in ledger.receipts)
+        cfg = ChainConfig(backend="rpc", rpc_file=file)
+        with Network.start(cfg, workers={"P": 1, "V": 1}) as net:
+            assert net.deployment.to_json()["chains"] == deployments["chains"]
+            spec = TaskSpec(
+                model_spec_hash=sha("rpc"), rounds=1, target_accuracy=0.5, menu_f=[1.0],
+                menu_reward_wei_per_round=[100], menu_max_samples=[10], max_workers=2,
+            )  # fmt: skip
+            task = net.publisher.publish(spec)
+            net.relayer.relay_task(task)
+            worker = net.worker("V", 0)
+            worker.enrol(net.publisher.admit(task, worker.address, "V", 0, 0))
+            labels = {r.label for r in net.receipts}
+            assert labels >= {"publish_task", "enrol", "checkpoint M"}
+            assert not any(label.startswith("deploy") for label in labels)
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
@@ -81,7 +84,7 @@ def test_chains_up_writes_deployments_the_rpc_backend_attaches_to(tmp_path: Path
 def four_anvils(tmp_path: Path) -> Iterator[dict[str, str]]:
     procs = {
         k: AnvilProcess(cid + 100, tmp_path / f"anvil-{k}.log")
-        for k, cid in DEFAULT_CHAIN_IDS.items()
+        for k, cid in ChainConfig().chain_ids.items()
     }
     try:
         yield {k: p.start() for k, p in procs.items()}
@@ -96,18 +99,18 @@ def test_rpc_file_with_urls_only_gets_the_contracts_deployed(
 ) -> None:
     toml = tmp_path / "nodes.toml"
     toml.write_text("".join(f'[chains.{k}]\nrpc_url = "{url}"\n' for k, url in four_anvils.items()))
-    with Ledger.start(LedgerConfig(backend="rpc", rpc_file=toml), n_workers={"P": 1}) as ledger:
-        assert sum(r.label.startswith("deploy") for r in ledger.receipts) == 4
-        assert ledger.chain_id("R") == DEFAULT_CHAIN_IDS["R"] + 100
-        task = ledger.publish_task(sha("toml"), 1, 0.5, [1.0], [1], 1)
-        ledger.relay_task(task)
-        ledger.enrol("P", 0, task, 0)
+    keys = tmp_path / "keys"
+    cfg = ChainConfig(backend="rpc", rpc_file=toml)
+    with Network.start(cfg, workers={"P": 1, "V": 0}, keys_dir=keys) as net:
+        assert sum(r.label.startswith("deploy") for r in net.receipts) == 4
+        assert net.deployment.chains["R"].chain_id == ChainConfig().chain_ids["R"] + 100
+        assert (keys / "publisher.json").stat().st_mode & 0o777 == 0o600
     bad = tmp_path / "wrong-id.toml"
     bad.write_text(
         "".join(f'[chains.{k}]\nrpc_url = "{u}"\nchain_id = 1\n' for k, u in four_anvils.items())
     )
     with pytest.raises(ChainUnavailable, match="has chain id"):
-        Ledger.start(LedgerConfig(backend="rpc", rpc_file=bad))
+        Network.start(ChainConfig(backend="rpc", rpc_file=bad))
 
 
 # --------------------------------------------------------- bad rpc files
@@ -136,7 +139,7 @@ def _urls(port: int) -> str:
         ("missing.json", None, "does not exist"),
         ("broken.json", "{not json", "not valid JSON"),
         ("broken.toml", "[chains.M\n", "not valid TOML"),
-        ("three.toml", _urls(1).split("[chains.V]")[0], "exactly M, R, P and V"),
+        ("no-subchain.toml", _urls(1).split("[chains.P]")[0], "must include M, R and subchains"),
         ("ftp.toml", _urls(1).replace("http://", "ftp://"), "must be an http"),
         ("partial.json", json.dumps({"chains": _partial()}), "every chain lists its contract"),
     ],
@@ -148,7 +151,7 @@ def test_bad_rpc_files_are_refused_before_any_transaction(
     if text is not None:
         file.write_text(text)
     with pytest.raises(ChainUnavailable, match=match) as info:
-        Ledger.start(LedgerConfig(backend="rpc", rpc_file=file))
+        Network.start(ChainConfig(backend="rpc", rpc_file=file))
     assert isinstance(info.value, InvalidInput)
 
 
@@ -158,7 +161,7 @@ def test_unreachable_rpc_url_is_refused_before_any_transaction(tmp_path: Path) -
     with pytest.raises(
         ChainUnavailable, match=r"chain M: no EVM node answers at http://127\.0\.0\.1"
     ):
-        Ledger.start(LedgerConfig(backend="rpc", rpc_file=file))
+        Network.start(ChainConfig(backend="rpc", rpc_file=file))
 
 
 # ------------------------------------------------------------ boundaries
@@ -173,14 +176,15 @@ def test_unreachable_rpc_url_is_refused_before_any_transaction(tmp_path: Path) -
         ({"rpc_file": "x.json"}, "only read by the 'rpc' backend"),
         ({"committee_size": 40}, "committee_size"),
         ({"backend": "geth"}, "backend"),
-        ({"chain_ids": {"M": 1, "R": 1, "P": 2, "V": 3}}, "distinct"),
+        ({"subchains": {"P": 0, "V": 1}}, "each space needs 1 to 16 subchains"),
+        ({"subchains": {"P": 1}}, "must name exactly P and V"),
     ],
 )
-def test_ledger_config_names_the_bad_parameter(values: dict[str, object], match: str) -> None:
+def test_chain_config_names_the_bad_parameter(values: dict[str, object], match: str) -> None:
     with pytest.raises(ValidationError):
-        LedgerConfig(**values)  # type: ignore[arg-type]
+        ChainConfig(**values)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match=match):
-        build_model(LedgerConfig, values, source="run.toml [chain]")
+        build_model(ChainConfig, values, source="run.toml [chain]")
 
 
 @pytest.mark.parametrize(
@@ -192,11 +196,13 @@ def test_ledger_config_names_the_bad_parameter(values: dict[str, object], match:
         ({"menu_f": [1.0, 2.0]}, "same length"),
         ({"menu_f": [0.0]}, "finite frequency"),
         ({"menu_reward_wei_per_round": [-1]}, "non-negative"),
+        ({"menu_max_samples": [0]}, "sample cap"),
         ({"max_workers": 0}, "max_workers"),
+        ({"max_workers": 50_001}, "max_workers"),
     ],
 )
-def test_bad_task_is_refused_before_any_transaction(
-    embedded: Ledger, kwargs: dict[str, object], match: str
+def test_a_bad_task_is_refused_before_any_transaction(
+    embedded: Network, kwargs: dict[str, object], match: str
 ) -> None:
     task: dict[str, object] = {
         "model_spec_hash": sha("ok"),
@@ -204,26 +210,24 @@ def test_bad_task_is_refused_before_any_transaction(
         "target_accuracy": 0.9,
         "menu_f": [1.0],
         "menu_reward_wei_per_round": [5],
+        "menu_max_samples": [10],
         "max_workers": 3,
     }
-    n = len(embedded.receipts)
     with pytest.raises(InvalidInput, match=match):
-        embedded.publish_task(**{**task, **kwargs})  # type: ignore[arg-type]
-    assert len(embedded.receipts) == n
+        build_model(TaskSpec, {**task, **kwargs})
 
 
-def test_bad_worker_arguments_are_refused_before_any_transaction(embedded: Ledger) -> None:
+def test_bad_worker_arguments_are_refused_before_any_transaction(embedded: Network) -> None:
     n = len(embedded.receipts)
-    with pytest.raises(InvalidInput, match="'space'"):
-        embedded.enrol("Q", 0, 1, 0)
-    with pytest.raises(InvalidInput, match="'worker_index'"):
-        embedded.submit_update("P", 99, 1, 0, sha("u"), 1, 1)
+    worker = embedded.worker("P", 0)
     with pytest.raises(InvalidInput, match="'update_sha256'"):
-        embedded.submit_update("P", 0, 1, 0, b"not a hash", 1, 1)
-    with pytest.raises(InvalidInput, match="'worker_address'"):
-        embedded.withdraw("0x" + "00" * 20)
+        worker.submit_update(1, 0, b"not a hash", 1, 1)
+    with pytest.raises(InvalidInput, match="'samples'"):
+        worker.submit_update(1, 0, sha("u"), -1, 1)
+    with pytest.raises(InvalidInput, match=r"'subchain' parameter of Publisher\.admit"):
+        embedded.publisher.admit(1, worker.address, "Q", 0, 0)
     with pytest.raises(InvalidInput, match="no task message"):
-        embedded.relay_task(10**6)
+        embedded.relayer.relay_task(10**6)
     assert len(embedded.receipts) == n
 
 

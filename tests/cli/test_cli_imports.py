@@ -54,13 +54,14 @@ def test_importing_the_cli_imports_no_framework() -> None:
 
 
 HELP = [
-    ([], ["run", "compare", "contract", "reproduce", "chains", "--version"]),
+    ([], ["run", "compare", "contract", "reproduce", "chains", "keys", "--version"]),
     (["run"], ["--config", "--rounds", "--workers", "--scheme", "--data", "--chains", "--seed"]),
     (["compare"], ["--config", "--out", "--rounds", "--workers", "--data", "--chains", "--json"]),
     (["contract"], ["--config", "--scheme", "--method", "--formulas", "--types", "--json"]),
     (["reproduce"], ["--out", "--formulas", "--json"]),
     (["chains"], ["up"]),
-    (["chains", "up"], ["--out", "--seed", "--committee-size", "--threshold", "--json"]),
+    (["chains", "up"], ["--out", "--committee-size", "--threshold", "--physical-subchains"]),
+    (["keys", "new"], ["role", "--out", "--password-file"]),
 ]
 
 

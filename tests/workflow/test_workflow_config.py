@@ -80,7 +80,10 @@ def test_config_is_frozen() -> None:
 
 
 def test_limits_follow_the_contracts() -> None:
+    from aoichain.workflow.config import MAX_PHYSICAL
+
+    assert load_run_config(overrides={"workers": {"physical": MAX_PHYSICAL}})
     with pytest.raises(InvalidInput, match=r"'workers\.physical'"):
-        load_run_config(overrides={"workers": {"physical": 129}})
+        load_run_config(overrides={"workers": {"physical": MAX_PHYSICAL + 1}})
     with pytest.raises(InvalidInput, match=r"'chain\.committee_size'"):
         load_run_config(overrides={"chain": {"committee_size": 33, "threshold": 3}})

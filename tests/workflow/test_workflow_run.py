@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from aoichain.chain import Ledger
+from aoichain.chain import Network
+from aoichain.chain.artifacts import load
 from aoichain.report.run_report import write_run_report
 from aoichain.workflow import RunResult, load_run_config, run_task
 
@@ -39,17 +40,28 @@ def _run_and_inspect(overrides: dict[str, Any], out: Path) -> tuple[RunResult, d
     """Run on chains the test keeps, and read back what M recorded before stopping them."""
     cfg = load_run_config(overrides=overrides)
     n = cfg.workers.physical
-    with Ledger.start(cfg.chain, n_workers={"P": n, "V": n}) as ledger:
-        result = run_task(cfg, out, ledger=ledger)
-        main = ledger.contract("M")
-        task = result.outcome.task_id
+    with Network.start(cfg.chain, workers={"P": n, "V": n}) as net:
+        result = run_task(cfg, out, network=net)
+        view, task = net.view("M"), result.outcome.task_id
+        main = view.contract(load("main"), net.deployment.chains["M"].contract)
+        tickets = result.outcome.tickets
+
+        def members(bitmap: str, round_no: int) -> set[int]:
+            out = set()
+            for w, t in tickets.items():
+                word = view.call(main, bitmap, task, round_no, t.index // 256)
+                if word >> (t.index % 256) & 1:
+                    out.add(w)
+            return out
+
         onchain = {
-            "included": [
-                {bytes(h) for h in main.functions.global_included(task, r.round).call()}
-                for r in result.rounds
+            "included": [members("included", r.round) for r in result.rounds],
+            "attested": [members("submitted", r.round) for r in result.rounds],
+            "claimable": [
+                net.worker(w.space, w.space_index).claimable(tickets[w.index])
+                for w in result.prepared.workers
+                if w.index in tickets
             ],
-            "attested": [set(ledger.attested_updates(task, r.round)) for r in result.rounds],
-            "withdrawable": [ledger.withdrawable(w.address) for w in result.prepared.workers],
         }
     write_run_report(result)
     return result, onchain
@@ -86,7 +98,7 @@ def test_payments_match_the_runs_accounting(embedded: tuple[RunResult, Any]) -> 
     outcome, summary = result.outcome, result.summary
     assert outcome.paid_wei == outcome.credited_wei
     assert sum(outcome.paid_wei) + outcome.reclaimed_wei == outcome.budget_wei
-    assert onchain["withdrawable"] == [0] * len(outcome.paid_wei)
+    assert onchain["claimable"] == [0] * len(onchain["claimable"])
     rewards = result.prepared.contract.reward
     rounds = len(result.rounds)
     for w, paid in zip(result.prepared.workers, outcome.paid_wei, strict=True):

@@ -142,11 +142,24 @@ class ChainClient:
     ) -> Any:
         """Sign, send and wait for one transaction; return web3's receipt.
 
+        A nonce the node calls stale (another client of the same account sent
+        meanwhile) is read again, once.
+
         Raises
         ------
         ChainRejected
             If the node refuses the transaction or it reverts on chain.
         """
+        try:
+            return self._send(signer, to, data, value=value, label=label, gas=gas)
+        except ChainRejected as exc:
+            if "nonce" not in exc.reason.lower():
+                raise
+            return self._send(signer, to, data, value=value, label=label, gas=gas)
+
+    def _send(
+        self, signer: Signer, to: str | None, data: bytes, *, value: int, label: str, gas: int
+    ) -> Any:
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.chain_id,

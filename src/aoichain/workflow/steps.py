@@ -247,5 +247,6 @@ class TaskOutcome:
     balance_checks: list[str]
     global_sha256: str
     initial: Metrics
+    tickets: dict[int, Ticket] = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
     phases: Phases = field(default_factory=Phases)

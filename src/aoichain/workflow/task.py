@@ -494,6 +494,7 @@ class FederatedTask:
             balance_checks=payout.checks,
             global_sha256=model.sha256.hex(),
             initial=initial,
+            tickets=tickets,
             rejections=rejections,
             phases=self.phases,
         )

@@ -204,15 +204,19 @@ def _global_model_payload(
 @internal
 @pure
 def _popcount(x: uint256) -> uint256:
-    # Bits set in a 256-bit word (SWAR; unsafe_ ops: no overflow is possible here).
+    # Bits set in a 256-bit word: SWAR sums in 2-, 4-, 8-, then 16-bit lanes (a
+    # byte cannot hold 256), added up by one multiplication. unsafe_ ops: no lane
+    # overflows and the product's high bits are discarded on purpose.
     m1: uint256 = 38597363079105398474523661669562635951089994888546854679819194669304376546645  # 0x5555...55
     m2: uint256 = 23158417847463239084714197001737581570653996933128112807891516801582625927987  # 0x3333...33
     m4: uint256 = 6811299366900952671974763824040465167839410862684739061144563765171360567055  # 0x0f0f...0f
-    h01: uint256 = 454086624460063511464984254936031011189294057512315937409637584344757371137  # 0x0101...01
+    m8: uint256 = 450552876409790643671482431940419874915447411150352389258589821042463539455  # 0x00ff...00ff
+    h: uint256 = 1766874025136433896750911497805568136923323180981774075523881651146915841  # 0x0001...0001
     v: uint256 = unsafe_sub(x, (x >> 1) & m1)
     v = unsafe_add(v & m2, (v >> 2) & m2)
     v = unsafe_add(v, v >> 4) & m4
-    return unsafe_mul(v, h01) >> 248
+    v = unsafe_add(v & m8, (v >> 8) & m8)
+    return unsafe_mul(v, h) >> 240
 
 
 @internal
