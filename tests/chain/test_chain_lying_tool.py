@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import requests
-from aoichain.chain.relay import Validator
 from hypothesis import given
 from hypothesis import strategies as st
 from lying import Lie, forge_state, lying_node
@@ -23,9 +22,12 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from aoichain.chain.errors import ChainUnavailable
-from aoichain.chain.keys import Signer, signer
+from aoichain.chain.keys import Signer
+from aoichain.chain.keys import insecure_signer as signer
 from aoichain.chain.nodes import ChainNode, find_anvil, start_anvils, start_embedded
 from aoichain.chain.proofs import parse_get_proof, verify_storage
+from aoichain.chain.validator import Validator
+from aoichain.chain.views import BlockHeader
 from aoichain.errors import IntegrityError
 
 CHAIN_ID = 4242
@@ -165,10 +167,10 @@ def test_liar_shows_the_forged_root_under_the_real_hash(rig: Rig):
             assert liar.w3.eth.get_block(other) == w3.eth.get_block(other)
         # A validator that only compares what its own node says cannot tell.
         validator = signer(11, "validator_p")
-        checkpoint = (CHAIN_ID + 1, OUTSIDER, n, bytes(told["hash"]), lie.state_root)
-        assert Validator(validator, liar).sign_checkpoint(*checkpoint)
+        header = BlockHeader(n, bytes(told["hash"]), lie.state_root)
+        assert Validator(validator, liar.view()).sign_checkpoint(CHAIN_ID + 1, OUTSIDER, header)
         with pytest.raises(IntegrityError, match="is not"):
-            Validator(validator, rig.node).sign_checkpoint(*checkpoint)
+            Validator(validator, rig.node.view()).sign_checkpoint(CHAIN_ID + 1, OUTSIDER, header)
     assert dict(w3.eth.get_block(n)) == honest_block
 
 
