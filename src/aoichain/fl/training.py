@@ -11,13 +11,11 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
 from aoichain.errors import InvalidInput
 from aoichain.fl.aggregation import AggregationRule, aggregate
@@ -25,10 +23,15 @@ from aoichain.fl.data import Dataset
 from aoichain.fl.model import (
     ModelSpec,
     deterministic_torch,
+    features,
     init_model,
     load_network,
+    load_parameters,
+    normaliser,
     serialize_state,
 )
+from aoichain.fl.optim import OptimizerName, init_slots
+from aoichain.fl.steps import worker_step
 
 
 class TrainConfig(BaseModel):
@@ -41,10 +44,15 @@ class TrainConfig(BaseModel):
     batch_size : int
         Windows per optimiser step.
     lr : float
-        Adam learning rate.
+        Learning rate.
     seed : int
         Seeds the shuffling (and nothing else: the starting point is the
         global model). Give each worker and round its own seed.
+    optimizer : {"sgd", "adam"}
+        SGD with momentum, or Adam (betas 0.9, 0.999); see
+        :mod:`aoichain.fl.optim`.
+    momentum : float
+        SGD's momentum (unused by Adam).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,7 +61,7 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(default=32, ge=1, le=65536)
     lr: float = Field(default=0.05, gt=0, le=10)
     seed: int = Field(default=0, ge=0, lt=2**63)
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    optimizer: OptimizerName = "sgd"
     momentum: float = Field(default=0.9, ge=0, lt=1)
 
 
@@ -97,14 +105,25 @@ def _tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
+def _unchanged(global_bytes: bytes) -> LocalUpdate:
+    return LocalUpdate(global_bytes, hashlib.sha256(global_bytes).digest(), 0, math.nan)
+
+
+def _update(state: dict[str, torch.Tensor], samples: int, loss: float) -> LocalUpdate:
+    blob = serialize_state(state)
+    return LocalUpdate(blob, hashlib.sha256(blob).digest(), samples, loss)
+
+
 def train_local(
     spec: ModelSpec, global_bytes: bytes, dataset: Dataset, cfg: TrainConfig
 ) -> LocalUpdate:
     """Train the global model on one worker's cache (step c of the workflow).
 
-    Adam on binary cross-entropy, ``cfg.epochs`` shuffled passes. An empty
-    dataset returns the global model unchanged with ``samples=0`` (give it
-    weight 0, or leave it out of the aggregation).
+    ``cfg.optimizer`` (SGD with momentum by default) on the mean binary
+    cross-entropy, ``cfg.epochs`` passes in an order shuffled with
+    ``cfg.seed``, batches of ``cfg.batch_size`` windows (the last one of a
+    pass takes the rest). An empty dataset returns the global model unchanged
+    with ``samples=0`` (give it weight 0, or leave it out of the aggregation).
 
     Returns
     -------
@@ -115,31 +134,34 @@ def train_local(
     _check_fits(spec, dataset)
     n = len(dataset)
     if n == 0:
-        return LocalUpdate(global_bytes, hashlib.sha256(global_bytes).digest(), 0, math.nan)
+        return _unchanged(global_bytes)
     x, y = _tensors(dataset)
     with deterministic_torch(cfg.seed):
-        net = load_network(spec, global_bytes)
-        net.train()
-        opt: torch.optim.Optimizer
-        if cfg.optimizer == "adam":
-            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-        else:
-            opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-        loss_fn = nn.BCEWithLogitsLoss()
+        params = load_parameters(spec, global_bytes)
+        names, tensors = list(params), list(params.values())
+        slots = init_slots(cfg.optimizer, tensors, cfg.momentum)
+        feats = features(x, *normaliser(spec))
         gen = torch.Generator().manual_seed(cfg.seed)
-        total = 0.0
+        total, step = 0.0, 0
         for _ in range(cfg.epochs):
             order = torch.randperm(n, generator=gen)
             total = 0.0
             for lo in range(0, n, cfg.batch_size):
                 idx = order[lo : lo + cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(x[idx]), y[idx])
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * idx.numel()
-        blob = serialize_state(net.state_dict())
-    return LocalUpdate(blob, hashlib.sha256(blob).digest(), n, total / n)
+                step += 1
+                loss = worker_step(
+                    names,
+                    tensors,
+                    slots,
+                    feats[idx],
+                    y[idx],
+                    step=step,
+                    optimizer=cfg.optimizer,
+                    lr=cfg.lr,
+                    momentum=cfg.momentum,
+                )
+                total += float(loss) * idx.numel()
+        return _update(params, n, total / n)
 
 
 def roc_auc(y_true: npt.ArrayLike, score: npt.ArrayLike) -> float:
@@ -256,11 +278,10 @@ def federated_train(
     blob = init_model(spec, init_seed) if initial is None else initial
     history: list[RoundRecord] = []
     for r in range(rounds):
-        updates = [
-            train_local(spec, blob, d, cfg.model_copy(update={"seed": cfg.seed + 1000 * r + k}))
-            for k, d in enumerate(datasets)
-            if len(d)
-        ]
+        busy = [(k, d) for k, d in enumerate(datasets) if len(d)]
+        cfgs = [cfg.model_copy(update={"seed": cfg.seed + 1000 * r + k}) for k, _ in busy]
+        caches = [d for _, d in busy]
+        updates = [train_local(spec, blob, d, c) for d, c in zip(caches, cfgs, strict=True)]
         if not updates:
             raise InvalidInput("federated_train: no worker has any data.")
         blob = aggregate([u.blob for u in updates], [u.samples for u in updates], rule)
