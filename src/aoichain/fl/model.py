@@ -166,7 +166,8 @@ def logits(params: Mapping[str, torch.Tensor], feats: torch.Tensor) -> torch.Ten
     """The network's anomaly score (a logit) per window, shape ``(B,)``, from :func:`features`.
 
     ``params`` holds the tensors of :class:`AnomalyNet`'s ``state_dict`` by
-    name.
+    name. The batched trainer (:func:`aoichain.fl.steps.train_stacked`)
+    mirrors these steps for many workers at once; change both together.
     """
     h = torch.relu(F.conv1d(feats.transpose(1, 2), params["conv1.weight"], params["conv1.bias"]))
     h = torch.relu(F.conv1d(h, params["conv2.weight"], params["conv2.bias"]))
