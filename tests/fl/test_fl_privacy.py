@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,18 +123,17 @@ def twin_update(
     spec = ModelSpec(n_sensors=stream.n_sensors, **SPEC_KW)
     parts = [twin, augment_virtual(twin, 5)] if virtual else [twin]
     data = concat_datasets([make_windows(p, spec.window) for p in parts])
-    real_load = training.load_network
+    real_features = training.features
 
-    def recording_load(spec: ModelSpec, blob: bytes) -> Any:
-        net = real_load(spec, blob)
-        net.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach().numpy()))
-        return net
+    def recording_features(x: torch.Tensor, *normaliser: torch.Tensor) -> torch.Tensor:
+        inputs.append(x.detach().numpy().copy())  # the windows, before the network's first layer
+        return real_features(x, *normaliser)
 
-    training.load_network = recording_load  # type: ignore[assignment]
+    training.features = recording_features  # type: ignore[assignment]
     try:
         return train_local(spec, init_model(spec, 0), data, CFG).blob
     finally:
-        training.load_network = real_load
+        training.features = real_features
 
 
 @settings(max_examples=80)

@@ -5,7 +5,8 @@
 - Privacy: :class:`PrivacyPolicy`, :func:`twin_view` (the only path to the
   virtual space), :func:`augment_virtual`.
 - Learning: :func:`make_windows`, :class:`ModelSpec`, :func:`init_model`,
-  :func:`train_local`, :func:`aggregate`, :func:`evaluate`,
+  :func:`train_local` (or :func:`train_batch`, many workers at once with the
+  same bytes), :func:`aggregate`, :func:`evaluate`,
   :func:`federated_train`; updates are bytes (:func:`serialize_state`) kept
   in a content-addressed :class:`ModelStore`.
 """
@@ -47,6 +48,7 @@ from aoichain.fl.training import (
     federated_train,
     predict,
     roc_auc,
+    train_batch,
     train_local,
 )
 
@@ -94,6 +96,7 @@ __all__ = [
     "sensor_names",
     "serialize_state",
     "sha256_hex",
+    "train_batch",
     "train_local",
     "twin_view",
 ]

@@ -9,6 +9,7 @@ records. Nothing here uses ``pickle`` or ``torch.save``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -21,6 +22,7 @@ import numpy.typing as npt
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
+from torch.nn import functional as F
 
 from aoichain.errors import InvalidInput
 from aoichain.fl.errors import MalformedUpdate
@@ -139,6 +141,40 @@ def fit_normaliser(
     return tuple(center), tuple(scale)
 
 
+def normaliser(spec: ModelSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The spec's ``(center, scale)`` as float32 tensors of shape ``(S,)`` (0 and 1 if unset)."""
+    s = spec.n_sensors
+    center = torch.tensor(spec.center or [0.0] * s, dtype=torch.float32)
+    scale = torch.tensor(spec.scale or [1.0] * s, dtype=torch.float32)
+    return center, scale
+
+
+def features(x: torch.Tensor, center: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """What the network sees of windows ``x`` (``(B, window, 2*S)``): the same shape.
+
+    The ``S`` values standardised by ``(center, scale)``, clipped to
+    ``[-CLIP, CLIP]`` and multiplied by the mask, then the ``S`` mask channels.
+    It involves no weight, so a trainer may compute it once per dataset.
+    """
+    s = center.shape[0]
+    mask = x[..., s:]
+    z = torch.clamp((x[..., :s] - center) / scale, -CLIP, CLIP) * mask
+    return torch.cat([z, mask], dim=-1)
+
+
+def logits(params: Mapping[str, torch.Tensor], feats: torch.Tensor) -> torch.Tensor:
+    """The network's anomaly score (a logit) per window, shape ``(B,)``, from :func:`features`.
+
+    ``params`` holds the tensors of :class:`AnomalyNet`'s ``state_dict`` by
+    name. The batched trainer (:func:`aoichain.fl.steps.train_stacked`)
+    mirrors these steps for many workers at once; change both together.
+    """
+    h = torch.relu(F.conv1d(feats.transpose(1, 2), params["conv1.weight"], params["conv1.bias"]))
+    h = torch.relu(F.conv1d(h, params["conv2.weight"], params["conv2.bias"]))
+    pooled = torch.cat([h.mean(dim=2), h[:, :, -1], feats[:, -1, :]], dim=1)
+    return F.linear(pooled, params["head.weight"], params["head.bias"]).squeeze(1)
+
+
 class AnomalyNet(nn.Module):
     """Two 1-D convolutions over a window, pooled, then a linear score (a logit).
 
@@ -146,7 +182,8 @@ class AnomalyNet(nn.Module):
     ``S`` column-mask channels (1 = observed, 0 = masked). The values are
     standardised by the spec's normaliser and multiplied by the mask; the
     network sees the standardised values, the mask, and the last record
-    directly (the label belongs to the window's last record).
+    directly (the label belongs to the window's last record). The forward
+    pass is :func:`features` then :func:`logits`.
     """
 
     center: torch.Tensor
@@ -155,9 +192,7 @@ class AnomalyNet(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         s, h, k = spec.n_sensors, spec.hidden, spec.kernel
-        self.n_sensors = s
-        center = torch.tensor(spec.center or [0.0] * s, dtype=torch.float32)
-        scale = torch.tensor(spec.scale or [1.0] * s, dtype=torch.float32)
+        center, scale = normaliser(spec)
         self.register_buffer("center", center, persistent=False)
         self.register_buffer("scale", scale, persistent=False)
         self.conv1 = nn.Conv1d(2 * s, h, k)
@@ -165,14 +200,7 @@ class AnomalyNet(nn.Module):
         self.head = nn.Linear(2 * h + 2 * s, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.n_sensors
-        mask = x[..., s:]
-        z = torch.clamp((x[..., :s] - self.center) / self.scale, -CLIP, CLIP) * mask
-        feats = torch.cat([z, mask], dim=-1)
-        h = torch.relu(self.conv1(feats.transpose(1, 2)))
-        h = torch.relu(self.conv2(h))
-        pooled = torch.cat([h.mean(dim=2), h[:, :, -1], feats[:, -1, :]], dim=1)
-        return self.head(pooled).squeeze(1)
+        return logits(dict(self.named_parameters()), features(x, self.center, self.scale))
 
 
 def build_network(spec: ModelSpec) -> AnomalyNet:
@@ -192,13 +220,24 @@ def deterministic_torch(seed: int, threads: int = 1) -> Iterator[None]:
         torch.manual_seed(seed)
         if prev_threads != threads:
             torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True)
+        _set_deterministic(True)
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(prev_det)
+            _set_deterministic(prev_det)
             if prev_threads != threads:
                 torch.set_num_threads(prev_threads)
+
+
+def _set_deterministic(mode: bool) -> None:
+    # torch.use_deterministic_algorithms also sets the flag of torch._inductor (compiled
+    # code), whose import pulls in torch._dynamo: about a second in a fresh process. Eager
+    # kernels read only the flag set here.
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(mode)
+    else:
+        setter(mode)
 
 
 def serialize_state(state: Mapping[str, torch.Tensor | npt.NDArray[Any]]) -> bytes:
@@ -266,6 +305,34 @@ def deserialize_state(blob: bytes) -> dict[str, npt.NDArray[Any]]:
     return state
 
 
+@functools.lru_cache(maxsize=64)
+def _state_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):  # shapes only: no memory, no random draws
+        net = build_network(spec)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def load_parameters(spec: ModelSpec, blob: bytes) -> dict[str, torch.Tensor]:
+    """The weights in ``blob`` as float32 tensors by name, checked against ``spec``.
+
+    What :func:`load_network` loads, without building (and randomly
+    initialising) a network: trainers work on these tensors directly.
+
+    Raises
+    ------
+    MalformedUpdate
+        If the blob's tensors do not match the spec's network (names, shapes).
+    """
+    state = deserialize_state(blob)
+    expected = _state_shapes(spec)
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got != expected:
+        raise MalformedUpdate(
+            f"model blob does not fit the model spec: tensors {got} != expected {expected}"
+        )
+    return {k: torch.from_numpy(v.astype(np.float32)) for k, v in state.items()}
+
+
 def load_network(spec: ModelSpec, blob: bytes) -> AnomalyNet:
     """A network for ``spec`` holding the weights in ``blob``.
 
@@ -274,15 +341,9 @@ def load_network(spec: ModelSpec, blob: bytes) -> AnomalyNet:
     MalformedUpdate
         If the blob's tensors do not match the spec's network (names, shapes).
     """
-    state = deserialize_state(blob)
+    params = load_parameters(spec, blob)
     net = build_network(spec)
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if got != expected:
-        raise MalformedUpdate(
-            f"model blob does not fit the model spec: tensors {got} != expected {expected}"
-        )
-    net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in state.items()})
+    net.load_state_dict(params)
     return net
 
 
