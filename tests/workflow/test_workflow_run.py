@@ -329,3 +329,13 @@ def test_the_default_market_is_the_papers() -> None:
     prepared = prepare(load_run_config(overrides={"task": {"rounds": 1}}))
     assert prepared.market == Market.paper_default(workers=20)
     assert prepared.contract.scheme == "CA" and prepared.contract.method == "integer"
+
+
+@pytest.mark.slow
+def test_batched_and_one_by_one_training_give_the_same_models(tmp_path: Path) -> None:
+    hashes = []
+    for batched in (True, False):
+        overrides = {**SMALL, "task": {**SMALL["task"], "rounds": 2}, "train": {"batched": batched}}
+        result = run_task(load_run_config(overrides=overrides), tmp_path / str(batched))
+        hashes.append([r.global_sha256 for r in result.rounds])
+    assert hashes[0] == hashes[1]

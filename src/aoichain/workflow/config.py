@@ -180,6 +180,13 @@ class TrainSettings(_Frozen):
     max_windows: int = Field(
         default=256, ge=8, description="Windows a worker samples from its cache per round."
     )
+    batched: bool = Field(
+        default=True,
+        description=(
+            "Train a round's workers in one vectorised pass (aoichain.fl.train_batch: the same "
+            "bytes as one by one, faster); false trains them one by one (train_local)."
+        ),
+    )
     aggregation: str = Field(
         default="fedavg",
         description="fedavg, median, trimmed_mean, or a plug-in 'package.module:name'.",

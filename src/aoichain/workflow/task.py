@@ -45,6 +45,7 @@ from aoichain.fl import (
     evaluate,
     init_model,
     make_windows,
+    train_batch,
     train_local,
 )
 from aoichain.fl.errors import BlobNotFound
@@ -184,22 +185,29 @@ class FederatedTask:
     def train(
         self, round_no: int, model: GlobalModel, requests: Sequence[Request]
     ) -> list[Trained]:
-        """Step c: every worker with a non-empty cache trains the global model on it."""
+        """Step c: every worker with a non-empty cache trains the global model on it
+        (in one vectorised pass, or one by one: the same bytes either way)."""
         tc = self.config.train
-        trained = []
+        serving = [req for req in requests if len(req.cache)]
+        cfgs = [
+            TrainConfig(
+                epochs=tc.epochs,
+                batch_size=tc.batch_size,
+                lr=tc.lr,
+                momentum=tc.momentum,
+                seed=self.config.task.seed * 1_000_003 + round_no * 1000 + req.worker.index,
+            )
+            for req in serving
+        ]
         with self.phases.timing("training"):
-            for req in requests:
-                if len(req.cache) == 0:
-                    continue
-                cfg = TrainConfig(
-                    epochs=tc.epochs,
-                    batch_size=tc.batch_size,
-                    lr=tc.lr,
-                    momentum=tc.momentum,
-                    seed=self.config.task.seed * 1_000_003 + round_no * 1000 + req.worker.index,
-                )
-                trained.append(Trained(req, train_local(self.spec, model.blob, req.cache, cfg)))
-        return trained
+            if tc.batched:
+                updates = train_batch(self.spec, model.blob, [r.cache for r in serving], cfgs)
+            else:
+                updates = [
+                    train_local(self.spec, model.blob, r.cache, c)
+                    for r, c in zip(serving, cfgs, strict=True)
+                ]
+        return [Trained(req, update) for req, update in zip(serving, updates, strict=True)]
 
     def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
         """Step d: each worker seals its update (task, round, its address), stores the blob
