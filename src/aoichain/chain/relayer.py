@@ -85,15 +85,18 @@ class Relayer:
     refusals: list[Refusal] = field(default_factory=list)
     #: Where each round opened on each subchain (block numbers), to read its records from.
     _opened_at: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    _contracts: dict[str, Any] = field(default_factory=dict)
 
     def view(self, key: str) -> ChainView:
         """The relayer's own view of chain ``key``."""
         return self.clients[key].view
 
     def _contract(self, key: str) -> Any:
-        return self.clients[key].contract(
-            load(contract_of(key)), self.deployment.chains[key].contract
-        )
+        if key not in self._contracts:
+            self._contracts[key] = self.clients[key].contract(
+                load(contract_of(key)), self.deployment.chains[key].contract
+            )
+        return self._contracts[key]
 
     def _call(self, key: str, fn: str, *args: Any, block: int | str = "latest") -> Any:
         return self.clients[key].call(self._contract(key), fn, *args, block=block)

@@ -309,8 +309,8 @@ def run_task(
         Chains and parties that already run (e.g. to inspect them after the
         run, or to run several tasks on one deployment). It must have
         ``workers.physical`` workers in each space. By default the run starts
-        its own from ``config.chain`` and stops it at the end; on node
-        backends the new parties' keystores go to ``out_dir/keys``.
+        its own from ``config.chain`` and stops it at the end; on chains that
+        outlive the run (``rpc``) the new parties' keystores go to ``out_dir/keys``.
     task_cls : type, optional
         The task class whose :meth:`~FederatedTask.run` drives the run: a
         subclass of :class:`FederatedTask` overriding any of its steps.
@@ -335,7 +335,14 @@ def run_task(
     status(f"starting the {config.chain.backend} chains")
     out = Path(out_dir)
     n = config.workers.physical
-    keys_dir = out / "keys" if config.chain.backend != "embedded" else None
+    # The run's own parties (publisher, workers) keep their keys only where the chains
+    # outlive the run: embedded chains and anvil nodes started here die with it.
+    keys_dir = out / "keys" if config.chain.backend == "rpc" and network is None else None
+    if keys_dir is not None and keys_dir.exists() and any(keys_dir.iterdir()):
+        raise InvalidInput(
+            f"{keys_dir} holds the keys of an earlier run (their tasks may still owe or hold "
+            f"money); choose another --out"
+        )
     chains: AbstractContextManager[Network] = (
         nullcontext(network)
         if network is not None
