@@ -310,10 +310,10 @@ TOML_BLOCKS = [
 
 @pytest.mark.parametrize("block", TOML_BLOCKS)
 def test_toml_blocks_parse_and_run_configs_load(block: Block, workdir: Path) -> None:
-    from aoichain.workflow import load_run_config
-
     values = tomllib.loads(block.code)
     if values and set(values) <= RUN_CONFIG_TABLES:
+        from aoichain.workflow import load_run_config
+
         path = workdir / "run.toml"
         path.write_text(block.code)
         load_run_config(path)
