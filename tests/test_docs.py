@@ -115,7 +115,8 @@ def _marks(marks: set[str] | frozenset[str]) -> list[pytest.MarkDecorator]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
     """A temporary folder holding a copy of ``examples/``; the current directory meanwhile."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    ignore = shutil.ignore_patterns("results", "__pycache__")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=ignore)
     here, path = Path.cwd(), list(sys.path)
     os.chdir(tmp_path)
     try:
