@@ -2,7 +2,7 @@
 
 A worker's update cycle lasts ``theta = (c + a) t`` seconds: ``c`` slots of
 ``t`` seconds collecting and processing data, then ``a`` slots serving. Both
-closed forms of the SPEC are offered:
+closed forms of the SPEC (``docs/formulas.md``) are offered:
 
 ``paper``
     eqs. (4)-(5) exactly as printed, the default for reproducing the paper;

@@ -185,7 +185,7 @@ class Market(BaseModel):
 
     @classmethod
     def paper_default(cls, *, types: int | None = None, **overrides: Any) -> Market:
-        """The SPEC's default setting of Sec. V, with ``overrides`` applied.
+        """The default setting of Sec. V (``docs/formulas.md``), with ``overrides`` applied.
 
         ``t = 2 s, beta = 20, K = 200 s, H = 50 s, M = 20``, ``N = 10`` types
         equally spaced on ``[0.001, 0.01]`` with ``Q_n = 1/10``, ``alpha = 0.5``,

@@ -3,7 +3,7 @@
 A worker refreshes its cached sensing data periodically. One update cycle
 lasts ``c + a`` slots of ``t`` seconds: ``c`` slots collecting and processing
 data, then ``a`` slots idle or serving. A training request arrives at the
-start of every slot. The rules of Sec. III-A (and ``SPEC-incentive.md``), for
+start of every slot. The rules of Sec. III-A (and ``docs/formulas.md``), for
 a request in slot ``l`` of the cycle (1-based):
 
 * ``l = z`` in ``1..c`` (collection): the request waits for the collection to

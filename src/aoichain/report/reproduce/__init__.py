@@ -1,4 +1,4 @@
-"""Reproduce Section V of the paper, and check it (and the SPEC's errata) with this run's numbers.
+"""Reproduce Section V of the paper, and check it (and the errata of ``docs/formulas.md``).
 
 :func:`reproduce` solves the paper's numerical setting with the incentive
 engine, under the printed closed forms (``paper``), the ones the slot rules
