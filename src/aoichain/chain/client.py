@@ -25,7 +25,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from aoichain.chain.artifacts import Artifact
 from aoichain.chain.errors import ChainRejected, ChainUnavailable
 from aoichain.chain.keys import Signer
-from aoichain.chain.views import ChainView
+from aoichain.chain.views import ChainView, bound
 
 #: Gas limit of every transaction: above the costliest operation (a full
 #: 128-record batch), below EIP-7825's per-transaction cap of 2**24.
@@ -119,8 +119,8 @@ class ChainClient:
         return self._last
 
     def contract(self, artifact: Artifact, address: str) -> Contract:
-        """A web3 contract object bound to ``address``."""
-        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=artifact.abi)
+        """A web3 contract object at ``address`` (its calls and transactions take the fast path)."""
+        return bound(self.w3, artifact, address)
 
     def _nonce(self, address: str) -> int:
         if address not in self._nonces:
@@ -230,11 +230,16 @@ class ChainClient:
         gas: int = TX_GAS,
     ) -> Any:
         """Call ``fn(*args)`` of ``contract`` in a transaction; return web3's receipt."""
-        data = contract.encode_abi(fn, args=list(args))
+        codec = getattr(contract, "aoichain_codec", None)
+        data = (
+            codec.calldata(fn, args)
+            if codec is not None
+            else bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+        )
         return self.send(
             signer,
             contract.address,
-            bytes.fromhex(data[2:]),
+            data,
             value=value,
             label=label or fn,
             gas=gas,

@@ -23,6 +23,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import RPCEndpoint
 
+from aoichain.chain.abi import Codec, codec
 from aoichain.chain.artifacts import Artifact
 from aoichain.chain.errors import ChainRejected, ChainUnavailable
 from aoichain.chain.proofs import StorageProof, parse_get_proof
@@ -100,8 +101,8 @@ class ChainView:
         return self._read(f"eth_getProof at block {block}", lambda: parse_get_proof(ask()))
 
     def contract(self, artifact: Artifact, address: str) -> Contract:
-        """A web3 contract object bound to ``address`` on this view."""
-        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=artifact.abi)
+        """A web3 contract object bound to ``address`` on this view (calls take the fast path)."""
+        return bound(self.w3, artifact, address)
 
     def call(self, contract: Contract, fn: str, *args: Any, block: int | str = "latest") -> Any:
         """Read ``fn(*args)`` of ``contract`` (bound to this view) at ``block``.
@@ -113,15 +114,40 @@ class ChainView:
         ChainUnavailable
             If the endpoint fails.
         """
-        try:
-            return self._read(
-                f"calling {fn}",
-                lambda: contract.functions[fn](*args).call(block_identifier=block),  # type: ignore[arg-type]
-            )
-        except ContractLogicError as exc:
-            from aoichain.chain.client import revert_reason
+        from aoichain.chain.client import revert_reason
 
-            raise ChainRejected(revert_reason(exc), chain=self.key, label=fn) from None
+        codec: Codec | None = getattr(contract, "aoichain_codec", None)
+        if codec is None:
+            try:
+                return self._read(
+                    f"calling {fn}",
+                    lambda: contract.functions[fn](*args).call(block_identifier=block),  # type: ignore[arg-type]
+                )
+            except ContractLogicError as exc:
+                raise ChainRejected(revert_reason(exc), chain=self.key, label=fn) from None
+        call: dict[str, Any] = {
+            "to": contract.address,
+            "data": "0x" + codec.calldata(fn, args).hex(),
+        }
+        caller = self.w3.eth.default_account
+        if isinstance(caller, str):
+            call["from"] = caller
+        # JSON-RPC takes hex block numbers; eth-tester in process takes ints.
+        where = hex(block) if isinstance(block, int) and self.url is not None else block
+        response = self._read(
+            f"calling {fn}",
+            lambda: self.w3.provider.make_request(RPCEndpoint("eth_call"), [call, where]),
+        )
+        if "error" in response:
+            error = response["error"]
+            text = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+            data = error.get("data") if isinstance(error, dict) else None
+            if "revert" in text.lower() or (
+                isinstance(data, str) and data.startswith("0x08c379a0")
+            ):
+                raise ChainRejected(revert_reason(_Reverted(text, data)), chain=self.key, label=fn)
+            raise ChainUnavailable(f"{self.where}: calling {fn} failed: {text}")
+        return codec.result(fn, _unhex(response["result"]))
 
     def logs(self, event: Any, from_block: int, to_block: int, **filters: Any) -> list[Any]:
         """Decoded logs of a contract event (``contract.events.Name``) in a block range."""
@@ -142,6 +168,30 @@ class ChainView:
                 lambda: self.w3.eth.get_balance(self.w3.to_checksum_address(address)),
             )
         )
+
+
+class _Reverted(Exception):
+    """A JSON-RPC error answer, in the shape :func:`~aoichain.chain.client.revert_reason` reads."""
+
+    def __init__(self, message: str, data: Any):
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+def _unhex(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    text = str(value).removeprefix("0x")
+    return bytes.fromhex(text if len(text) % 2 == 0 else "0" + text)
+
+
+def bound(w3: Web3, artifact: Artifact, address: str) -> Contract:
+    """A web3 contract object at ``address`` whose calls and transactions aoichain encodes
+    and decodes itself (:mod:`aoichain.chain.abi`); web3 still decodes its events."""
+    contract = w3.eth.contract(address=w3.to_checksum_address(address), abi=artifact.abi)
+    contract.aoichain_codec = codec(artifact.name)  # type: ignore[attr-defined]
+    return contract
 
 
 def http_view(key: str, url: str, expected_chain_id: int | None = None) -> ChainView:
