@@ -42,7 +42,11 @@ def client(net: Network, key: str) -> ChainClient:
 
 
 def send(net: Network, who: Signer, key: str, fn: str, *args: Any, value: int = 0) -> Any:
-    """``who`` calls ``fn(*args)`` on chain ``key``'s contract in a transaction of its own."""
+    """``who`` calls ``fn(*args)`` on chain ``key``'s contract in a transaction of its own.
+
+    For keys no party of the network sends from (outsiders): a party's own
+    client keeps its nonce (see :func:`fund`).
+    """
     return client(net, key).transact(who, contract(net, key), fn, *args, value=value)
 
 
@@ -52,9 +56,14 @@ def call(net: Network, key: str, fn: str, *args: Any, block: int | str = "latest
 
 
 def fund(net: Network, who: Signer, *keys: str) -> Signer:
-    """Give ``who`` gas money on the chains ``keys`` (the relayer pays; dev chains only)."""
+    """Give ``who`` gas money on the chains ``keys`` (the relayer pays; dev chains only).
+
+    Sent through the relayer's own client: a client keeps its sender's next
+    nonce, so a second client sending from the relayer's key would leave the
+    relayer's next transaction with a nonce already used.
+    """
     for key in keys:
-        client(net, key).transfer(net.keys.relayer, who.address, 10**19)
+        net.relayer.clients[key].transfer(net.keys.relayer, who.address, 10**19)
     return who
 
 
