@@ -40,18 +40,31 @@ from aoichain.chain import (
     Network,
     Relayer,
     RoundRecords,
+    TaskSpec,
     UpdateRecord,
     Validator,
     Worker,
 )
-from aoichain.chain.client import ChainClient
-from aoichain.chain.digests import KIND_ROUND_OPEN, WORD_BITS, checkpoint_digest
+from aoichain.chain.client import TX_GAS, ChainClient
+from aoichain.chain.digests import (
+    KIND_ROUND_OPEN,
+    MAX_WORDS,
+    WORD_BITS,
+    bitmap,
+    bitmap_lists,
+    checkpoint_digest,
+    message_digest,
+    records_nonce,
+    round_records_payload,
+)
 from aoichain.chain.keys import SECP256K1_N, Signature, Signer, recover
 from aoichain.chain.messages import Envelope
 from aoichain.chain.nodes import ChainNode, start_anvils, start_embedded
 from aoichain.chain.views import ChainView
 
 SigTuple = tuple[int, bytes, bytes]
+#: Most workers a task admits (main.vy's MAX_WORKERS): ``--workers`` 25,000 nodes and twins.
+MAX_WORKERS = 50_000
 
 
 def refused(reason: str) -> Any:
@@ -610,3 +623,72 @@ def test_a_lying_endpoint_behind_k_members_and_k_validators_is_believed(
         # Honest validators replace the forged checkpoint (later tests read P honestly).
         assert net.relayer.checkpoint("P") == block
     assert held_checkpoint(net, "P", block) == (honest.block_hash, honest.state_root)
+
+
+# ---------------------------------------------------------------- the limit
+
+
+def test_a_task_at_the_worker_limit_fits_its_fullest_round_and_credits_everyone(
+    network: Network,
+) -> None:
+    """50,000 workers (``--workers`` 25,000 nodes and their twins) on a 16-item menu.
+
+    Their fullest round spreads over the most bitmap words any split can
+    take (each item one bit past whole words: 211 words in one message), and
+    every included worker is credited, those of full 256-bit words too. The
+    worker of the last index enrols and records on P for real; the committee
+    keys attest the other 49,999 records from V (sending them would take
+    100,000 transactions).
+    """
+    net = network
+    items = 16
+    spec = TaskSpec(
+        model_spec_hash=sha("limit"),
+        rounds=1,
+        target_accuracy=0.9,
+        menu_f=[0.05 * (i + 1) for i in range(items)],
+        menu_reward_wei_per_round=[i + 1 for i in range(items)],
+        menu_max_samples=[100] * items,
+        max_workers=MAX_WORKERS,
+    )
+    courier = outsider(net, "M")
+    with refused("main: max_workers out of range"):
+        send(net, courier, "M", "publish_task", sha("x"), 1, 0, [1], [1], [1], MAX_WORKERS + 1,
+             value=MAX_WORKERS + 1)  # fmt: skip
+    task = Task(net, net.publisher.publish(spec), spec)
+    net.relayer.relay_task(task.task_id)
+    per_item = [256 * 12 + 1] * items
+    per_item[-1] += 1  # P3's, the last index
+    per_item[0] += MAX_WORKERS - sum(per_item)
+    indices = [i * task.stride + j for i, n in enumerate(per_item) for j in range(n)]
+    last = indices.pop()
+    task.enrol("P3", items - 1, last)
+    task.open(0)
+    task.submit("P3", 0)
+    (carried,) = task.relay_records(0).values()
+
+    v = net.deployment.chains["V"]
+    acc = sha("the acc of V's 49,999 records")
+    word_indices, words = bitmap_lists(bitmap(indices))
+    assert len(word_indices) == 211 <= MAX_WORDS
+    digest = message_digest(
+        v.chain_id, v.contract, 1, net.deployment.chains["M"].chain_id,
+        net.deployment.chains["M"].contract, records_nonce(task.task_id, 0, len(indices)),
+        round_records_payload(task.task_id, 0, len(indices), acc, word_indices, words),
+    )  # fmt: skip
+    delivered = send(
+        net, courier, "M", "deliver_records", v.chain_id, 1, task.task_id, 0, len(indices), acc,
+        word_indices, words, committee_sigs(net, digest, [0, 1, 2]),
+    )  # fmt: skip
+    assert delivered["gasUsed"] < TX_GAS
+
+    everyone = [Included(i, courier.address, sha(i)) for i in indices]
+    (mine,) = carried.records
+    everyone.append(Included(mine.index, mine.worker, mine.update_sha256))
+    recorded = net.publisher.record_global_model(task.task_id, 0, sha("global"), everyone)
+    assert recorded["gasUsed"] < TX_GAS
+    state = net.publisher.task(task.task_id)
+    assert state["credited"] == sum(n * (i + 1) for i, n in enumerate(per_item))
+    net.relayer.relay_global_model(task.task_id, 0)
+    net.publisher.close_round(task.task_id, 0)
+    assert net.worker("P", 3).claim(task.tickets["P3"], 1).amount == items
