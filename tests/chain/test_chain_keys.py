@@ -9,27 +9,22 @@ deployments file holds public data only.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chain_helpers import chains_up, wait_for
 from typer.testing import CliRunner
 
 from aoichain.chain.keys import Signer, insecure_signer, read_keystore, write_keystore
 from aoichain.cli import app
 from aoichain.errors import InvalidInput
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # the keystores' of `chains up` too
 HEX64 = re.compile(r"(?<![0-9a-fA-F])(?:0x)?([0-9a-fA-F]{64})(?![0-9a-fA-F])")
 
 
@@ -90,36 +85,6 @@ def test_keys_new_writes_a_0600_keystore_and_refuses_to_overwrite(
 # ------------------------------------------------------------------ chains up
 
 
-@contextmanager
-def chains_up(out: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``aoichain chains up --out OUT`` in a child process, stopped with Ctrl-C at the end."""
-    env = {**os.environ, "AOICHAIN_KEY_PASSWORD": PASSWORD}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aoichain", "chains", "up", "--out", str(out), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        yield proc
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def wait_for(file: Path, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> dict[str, Any]:
-    """The JSON file ``proc`` writes, once written."""
-    deadline = time.monotonic() + timeout_s
-    while not file.exists():
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, f"no {file.name} after {timeout_s} s"
-        time.sleep(0.05)
-    return dict(json.loads(file.read_text()))
-
-
 def field_names(data: Any) -> Iterator[str]:
     """Every key of every object in a JSON document."""
     if isinstance(data, dict):
@@ -142,7 +107,9 @@ def parties(deployments: dict[str, Any]) -> set[str]:
 @pytest.mark.anvil
 def test_chains_up_publishes_no_key_and_keeps_each_in_a_0600_keystore(tmp_path: Path) -> None:
     with ExitStack() as stack:
-        procs = {run: stack.enter_context(chains_up(tmp_path / run)) for run in ("first", "second")}
+        env = {"AOICHAIN_KEY_PASSWORD": PASSWORD}
+        runs = ("first", "second")
+        procs = {run: stack.enter_context(chains_up(tmp_path / run, env)) for run in runs}
         files = {run: tmp_path / run / "deployments.json" for run in procs}
         deployments = {run: wait_for(files[run], proc) for run, proc in procs.items()}
 
