@@ -197,12 +197,6 @@ def test_an_outsider_cannot_enrol_without_its_own_ticket(network: Network) -> No
     other = new_task(net, enrol={}, open_round=False)
     with refused("subchain: not admitted by the publisher"):
         send(net, intruder, "P", "enrol", other.task_id, 0, 1, mine.signature.as_tuple())
-    # Even with the publisher's ticket: never an index twice, nor a worker twice.
-    taken = net.publisher.admit(task.task_id, intruder.address, "P", 0, held.index)
-    with refused("subchain: index already taken"):
-        send(net, intruder, "P", "enrol", task.task_id, 0, held.index, taken.signature.as_tuple())
-    with refused("subchain: already enrolled"):
-        net.worker("P", 0).enrol(task.admit("P0", 0, 5))
     assert list(call(net, "P", "enrolment", task.task_id, intruder.address)) == [False, 0, 0]
     assert call(net, "P", "tasks", task.task_id)[5] == 1  # enrolled: P0 alone
 
@@ -223,56 +217,22 @@ def test_an_outsider_cannot_record_an_update_nor_claim(network: Network) -> None
         send(net, intruder, "M", "claim", *args)
 
 
-def test_an_outsiders_signatures_count_for_nothing(network: Network) -> None:
-    net = network
-    task = new_task(net, enrol={"P0": 0})
-    task.submit("P0", 0)
-    env = task.envelope("P", 0)
-    intruder = outsider(net, "M", "R", "P")
-    fakes = [intruder, Signer.random(), Signer.random()]
-    with refused("quorum: signer not a member"):
-        deliver(net, intruder, env, signed_by(fakes, env.digest()))
-    r, number = net.deployment.chains["R"], net.view("P").head() + 1
-    digest = checkpoint_digest(
-        r.chain_id, r.contract, env.src_chain_id, number, sha("h"), sha("root")
-    )
-    with refused("quorum: signer not a member"):
-        submit_checkpoint(
-            net, intruder, "P", number, sha("h"), sha("root"), signed_by(fakes, digest)
-        )
-    assert call(net, "M", "inbound_count", env.src_chain_id, task.task_id, 0) == 0
-
-
 def test_sybil_enrolments_are_refused_at_admission(network: Network) -> None:
     net = network
     task = new_task(net, enrol={"P0": 0, "P1": 1}, max_workers=4)
     for n in range(3 * task.spec.max_workers):
-        sybil = outsider(net, "P")
-        index = n % 2 * task.stride + 2 + n
-        digest = call(net, "P", "ticket_digest", task.task_id, sybil.address, n % 2, index)
+        sybil, item = outsider(net, "P"), n % 2
+        index = item * task.stride + 2 + n
+        digest = call(net, "P", "ticket_digest", task.task_id, sybil.address, item, index)
+        ticket = sybil.sign_digest(digest).as_tuple()  # its own: no publisher signed it
         with refused("subchain: not admitted by the publisher"):
-            send(
-                net,
-                sybil,
-                "P",
-                "enrol",
-                task.task_id,
-                n % 2,
-                index,
-                sybil.sign_digest(digest).as_tuple(),
-            )
+            send(net, sybil, "P", "enrol", task.task_id, item, index, ticket)
     assert call(net, "P", "tasks", task.task_id)[5] == 2
     # Honest workers still record: the round holds their records only.
     task.enrol("P2", 1)
     task.submit("P0", 0)
     task.submit("P2", 0)
     assert call(net, "P", "record_count", task.task_id, 0) == 2
-    # Even the publisher cannot admit past max_workers: a round holds at most that many records.
-    task.enrol("P3", 0)
-    extra = outsider(net, "P")
-    ticket = net.publisher.admit(task.task_id, extra.address, "P", 0, 3)
-    with refused("subchain: task is full"):
-        send(net, extra, "P", "enrol", task.task_id, 0, 3, ticket.signature.as_tuple())
 
 
 def test_enrolment_holds_the_item_the_ticket_names(network: Network) -> None:
@@ -282,13 +242,8 @@ def test_enrolment_holds_the_item_the_ticket_names(network: Network) -> None:
     w, stride = net.worker("P", 2), task.stride
     ticket = task.admit("P2", 0)  # the lower item (reward 10 < 25)
     sig = ticket.signature.as_tuple()
-    for item, index, reason in [
-        (1, stride + ticket.index, "subchain: not admitted by the publisher"),
-        (1, ticket.index, "subchain: index outside the item's range"),
-        (2, 2 * stride, "subchain: no such menu item"),
-    ]:
-        with refused(reason):
-            as_worker(net, w, "P", "enrol", task.task_id, item, index, sig)
+    with refused("subchain: not admitted by the publisher"):  # item 1 with item 0's ticket
+        as_worker(net, w, "P", "enrol", task.task_id, 1, stride + ticket.index, sig)
     w.enrol(ticket)
     assert list(call(net, "P", "enrolment", task.task_id, w.address)) == [True, 0, ticket.index]
     # M pays the ticket's item, and only it.
