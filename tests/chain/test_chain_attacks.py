@@ -647,3 +647,47 @@ def test_a_task_at_the_worker_limit_fits_its_fullest_round_and_credits_everyone(
     net.relayer.relay_global_model(task.task_id, 0)
     net.publisher.close_round(task.task_id, 0)
     assert net.worker("P", 3).claim(task.tickets["P3"], 1).amount == items
+
+
+# ------------------------------------------------------------- carried twice
+
+
+class CopiedFirst(ChainClient):
+    """A relayer's client whose every transaction an outsider copies and gets mined first
+    (the same call and signatures, e.g. from a public mempool with a higher tip)."""
+
+    def __init__(self, inner: ChainClient, copier: Signer):
+        super().__init__(inner.view, [])
+        self.copier, self.copies = copier, ChainClient(inner.view, [])
+
+    def send(self, signer: Signer, to: str | None, data: bytes, **kw: Any) -> Any:
+        if to is not None:
+            label = kw.get("label", "")
+            self.copies.send(self.copier, to, data, **{**kw, "label": f"copy of {label}"})
+        return super().send(signer, to, data, **kw)
+
+
+def test_a_message_carried_first_by_someone_else_does_not_stop_the_relayer(
+    own_network: Network,
+) -> None:
+    """Anyone may carry a signed checkpoint or message (an outsider, a second relayer):
+    when a copy lands first, the relayer's own transaction reverts, and it carries on."""
+    net = own_network
+    task = new_task(net, enrol={"P0": 0})
+    task.submit("P0", 0)
+    copier = outsider(net, "M", "R", "P", "V")
+    clients = {k: CopiedFirst(c, copier) for k, c in net.relayer.clients.items()}
+    relayer = replace(net.relayer, clients=clients)
+    (carried,) = dict(relayer.relay_records(task.task_id, 0)).values()
+    net.publisher.record_global_model(
+        task.task_id, 0, sha("global"), [Included(r.index, r.worker, r.update_sha256)
+                                         for r in carried.records]
+    )  # fmt: skip
+    assert relayer.relay_global_model(task.task_id, 0) == ["P", "V"]
+    net.publisher.close_round(task.task_id, 0)
+    assert bytes(call(net, "P", "global_models", task.task_id, 0)) == sha("global")
+    assert net.worker("P", 0).claim(task.tickets["P0"], 1).amount == 10
+    copied = [r.label for c in clients.values() for r in c.copies._log]
+    assert {"copy of checkpoint P", "copy of forward P->M", "copy of deliver_records P->M"} <= set(
+        copied
+    )
