@@ -8,7 +8,16 @@ fresh key nobody admitted) that acts with plain web3 calls.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +51,11 @@ def client(net: Network, key: str) -> ChainClient:
 
 
 def send(net: Network, who: Signer, key: str, fn: str, *args: Any, value: int = 0) -> Any:
-    """``who`` calls ``fn(*args)`` on chain ``key``'s contract in a transaction of its own."""
+    """``who`` calls ``fn(*args)`` on chain ``key``'s contract in a transaction of its own.
+
+    For keys no party of the network sends from (outsiders): a party's own
+    client keeps its nonce (see :func:`fund`).
+    """
     return client(net, key).transact(who, contract(net, key), fn, *args, value=value)
 
 
@@ -52,9 +65,14 @@ def call(net: Network, key: str, fn: str, *args: Any, block: int | str = "latest
 
 
 def fund(net: Network, who: Signer, *keys: str) -> Signer:
-    """Give ``who`` gas money on the chains ``keys`` (the relayer pays; dev chains only)."""
+    """Give ``who`` gas money on the chains ``keys`` (the relayer pays; dev chains only).
+
+    Sent through the relayer's own client: a client keeps its sender's next
+    nonce, so a second client sending from the relayer's key would leave the
+    relayer's next transaction with a nonce already used.
+    """
     for key in keys:
-        client(net, key).transfer(net.keys.relayer, who.address, 10**19)
+        net.relayer.clients[key].transfer(net.keys.relayer, who.address, 10**19)
     return who
 
 
@@ -178,3 +196,36 @@ def new_task(
     if open_round:
         task.open(0)
     return task
+
+
+# ------------------------------------------------------------------- chains up
+
+
+@contextmanager
+def chains_up(out: Path, env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``aoichain chains up --out OUT --json`` in a child process (``env`` added to ours),
+    stopped with Ctrl-C at the end, which it must survive with exit status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aoichain", "chains", "up", "--out", str(out), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        yield proc
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(file: Path, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> dict[str, Any]:
+    """The JSON object ``proc`` writes to ``file``, once written (``deployments.json``)."""
+    deadline = time.monotonic() + timeout_s
+    while not file.exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, f"no {file.name} after {timeout_s} s"
+        time.sleep(0.05)
+    return dict(json.loads(file.read_text()))

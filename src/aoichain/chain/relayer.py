@@ -18,8 +18,9 @@ subchain), and a round's update records (each subchain -> M).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from aoichain.chain import digests
@@ -28,7 +29,7 @@ from aoichain.chain.client import ChainClient
 from aoichain.chain.committee import Attester, collect_signatures
 from aoichain.chain.deployment import Deployment, contract_of
 from aoichain.chain.digests import UpdateRecord
-from aoichain.chain.errors import AttestationRefused, ChainUnavailable
+from aoichain.chain.errors import AttestationRefused, ChainRejected, ChainUnavailable
 from aoichain.chain.keys import Signature, Signer, sort_signatures
 from aoichain.chain.messages import WHAT, Envelope, OutboxMessage, RoundRecords
 from aoichain.chain.views import BlockHeader, ChainView
@@ -101,6 +102,24 @@ class Relayer:
     def _call(self, key: str, fn: str, *args: Any, block: int | str = "latest") -> Any:
         return self.clients[key].call(self._contract(key), fn, *args, block=block)
 
+    def _carry(self, key: str, fn: str, *args: Any, label: str, done: Callable[[], bool]) -> Any:
+        """Send ``fn(*args)`` on chain ``key``; None if it reverted because ``done()``:
+        someone carried the same signed checkpoint or message first (anyone may: a
+        second relayer, or a copy of this very transaction mined before it)."""
+        try:
+            return self.clients[key].transact(
+                self.signer, self._contract(key), fn, *args, label=label
+            )
+        except ChainRejected:
+            if done():
+                return None
+            raise
+
+    def _holds(self, chain_id: int, body: RoundRecords) -> bool:
+        """Whether M holds ``body``'s records (or more) of its round from chain ``chain_id``."""
+        held = self._call("M", "inbound_count", chain_id, body.task_id, body.round_no)
+        return int(held) >= body.count
+
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoint(self, key: str) -> int:
@@ -152,16 +171,22 @@ class Relayer:
     def _submit_checkpoint(
         self, key: str, header: BlockHeader, signed: list[tuple[str, Signature]]
     ) -> None:
-        self.clients["R"].transact(
-            self.signer,
-            self._contract("R"),
+        chain_id = self.deployment.chains[key].chain_id
+
+        def held() -> bool:
+            h, root = self._call("R", "checkpoint", chain_id, header.number)
+            return BlockHeader(header.number, bytes(h), bytes(root)) == header
+
+        self._carry(
+            "R",
             "submit_checkpoint",
-            self.deployment.chains[key].chain_id,
+            chain_id,
             header.number,
             header.block_hash,
             header.state_root,
             [s.as_tuple() for s in sort_signatures(signed)],
             label=f"checkpoint {key}",
+            done=held,
         )
 
     # --------------------------------------------------------------------- messages
@@ -182,9 +207,8 @@ class Relayer:
 
     def forward(self, envelope: Envelope, signatures: Sequence[Signature]) -> None:
         """Record an attested message on the relay chain."""
-        self.clients["R"].transact(
-            self.signer,
-            self._contract("R"),
+        self._carry(
+            "R",
             "forward",
             envelope.src_chain_id,
             envelope.src_contract,
@@ -195,6 +219,7 @@ class Relayer:
             envelope.body.payload_hash(),
             [s.as_tuple() for s in signatures],
             label=f"forward {envelope.src_key}->{envelope.dst_key}",
+            done=lambda: bool(self._call("R", "forwarded", envelope.digest())),
         )
 
     # ------------------------------------------------------------------- M -> subchains
@@ -249,17 +274,17 @@ class Relayer:
             envelope = self.envelope("M", dst, block, msg)
             signatures = self.attest(envelope)
             self.forward(envelope, signatures)
-            rcpt = self.clients[dst].transact(
-                self.signer,
-                self._contract(dst),
+            rcpt = self._carry(
+                dst,
                 fn,
                 block,
                 msg.nonce_value,
                 *args,
                 [s.as_tuple() for s in signatures],
                 label=f"{fn} M->{dst}",
+                done=partial(self._call, dst, "consumed", msg.nonce_value),
             )
-            if kind == digests.KIND_ROUND_OPEN:
+            if kind == digests.KIND_ROUND_OPEN and rcpt is not None:
                 self._opened_at[(dst, task_id, round_no)] = int(rcpt["blockNumber"])
         return pending
 
@@ -347,9 +372,8 @@ class Relayer:
                 continue
             self.forward(envelope, signatures)
             indices, words = body.word_lists()
-            self.clients["M"].transact(
-                self.signer,
-                self._contract("M"),
+            self._carry(
+                "M",
                 "deliver_records",
                 chain_id,
                 block,
@@ -361,6 +385,7 @@ class Relayer:
                 words,
                 [s.as_tuple() for s in signatures],
                 label=f"deliver_records {key}->M",
+                done=partial(self._holds, chain_id, body),
             )
             delivered.append((key, body))
         return delivered
