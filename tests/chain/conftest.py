@@ -28,5 +28,5 @@ def network(request: pytest.FixtureRequest) -> Iterator[Network]:
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[Network]:
     """An embedded network for the backend-independent checks (digests, payments, proofs)."""
-    with Network.start(ChainConfig(), workers=N_WORKERS) as net:
+    with Network.start(ChainConfig(backend="embedded"), workers=N_WORKERS) as net:
         yield net

@@ -18,7 +18,11 @@ from typing import Any
 
 import pytest
 from chain_helpers import chains_up, wait_for
+from eth_account import Account
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
+from web3 import Web3
 
 from aoichain.chain.keys import Signer, insecure_signer, read_keystore, write_keystore
 from aoichain.cli import app
@@ -135,3 +139,31 @@ def test_chains_up_publishes_no_key_and_keeps_each_in_a_0600_keystore(tmp_path: 
     assert not parties(published) & rebuilt
     # Two deployments share no party: nothing is derived from anything they share.
     assert not parties(published) & parties(deployments["second"])
+
+
+@given(
+    nonce=st.integers(0, 2**32),
+    gas=st.integers(21_000, 2**24),
+    value=st.integers(0, 2**128),
+    data=st.binary(max_size=300),
+    to=st.one_of(st.none(), st.binary(min_size=20, max_size=20)),
+    chain_id=st.integers(1, 2**32),
+)
+def test_fast_signing_gives_eth_accounts_bytes(
+    nonce: int, gas: int, value: int, data: bytes, to: bytes | None, chain_id: int
+) -> None:
+    signer = Signer.random("worker")
+    tx = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "gas": gas,
+        "maxFeePerGas": 50 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "value": value,
+        "data": data,
+    }
+    if to is not None:
+        tx["to"] = Web3.to_checksum_address(to)
+    expected = bytes(Account.from_key(signer._key).sign_transaction(tx).raw_transaction)
+    assert signer.sign_transaction(tx) == expected

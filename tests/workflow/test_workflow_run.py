@@ -22,6 +22,7 @@ from aoichain.workflow import RunResult, load_run_config, run_task
 SMALL: dict[str, Any] = {
     "task": {"rounds": 4, "seed": 3, "target_accuracy": 1.0},
     "workers": {"physical": 2},
+    "chain": {"backend": "embedded"},
 }
 PROMISED = (
     "config.toml",

@@ -59,6 +59,8 @@ class CommitteeMember:
         self.views = dict(views)
         self.deployment = deployment
         self._routes = {c.chain_id: (k, c.contract.lower()) for k, c in deployment.chains.items()}
+        # Checkpoints this member found equal on R and on its own node (immutable blocks).
+        self._checked: dict[tuple[int, int], BlockHeader] = {}
         relay = self.views["R"]
         self._relay = relay.contract(load("relay"), deployment.chains["R"].contract)
 
@@ -96,9 +98,13 @@ class CommitteeMember:
         IntegrityError
             If R has no checkpoint of the block, or the member's node shows another one.
         """
+        key = (envelope.src_chain_id, envelope.src_block)
         block_hash, state_root = self.views["R"].call(
             self._relay, "checkpoint", envelope.src_chain_id, envelope.src_block
         )
+        seen = self._checked.get(key)
+        if seen is not None and seen == BlockHeader(key[1], bytes(block_hash), bytes(state_root)):
+            return seen
         if bytes(state_root) == bytes(32):
             raise self._refuse(
                 f"block {envelope.src_block} of chain {envelope.src_key} is not checkpointed on "
@@ -111,6 +117,7 @@ class CommitteeMember:
                 f"its own node of chain {envelope.src_key} shows another block "
                 f"{envelope.src_block} than the relay chain's checkpoint"
             )
+        self._checked[key] = checkpoint
         return checkpoint
 
     def attest(self, envelope: Envelope, proof: StorageProof) -> Signature:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rlp
 from coincurve import PrivateKey, PublicKey
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
@@ -80,8 +81,31 @@ class Signer:
         return Signature(v=sig[64] + 27, r=sig[0:32], s=sig[32:64])
 
     def sign_transaction(self, tx: dict[str, Any]) -> bytes:
-        """Sign a transaction dict into raw bytes ready for ``eth_sendRawTransaction``."""
-        return bytes(self._account.sign_transaction(tx).raw_transaction)
+        """Sign a transaction dict into raw bytes ready for ``eth_sendRawTransaction``.
+
+        EIP-1559 transactions (``type`` 2, no access list) are encoded and
+        signed here with rlp and coincurve, byte for byte what eth-account
+        gives (a test compares them) at a tenth of its cost; any other goes
+        through eth-account.
+        """
+        if tx.get("type") != 2 or tx.get("accessList"):
+            return bytes(self._account.sign_transaction(tx).raw_transaction)
+        to = tx.get("to")
+        fields: list[Any] = [
+            tx["chainId"],
+            tx["nonce"],
+            tx["maxPriorityFeePerGas"],
+            tx["maxFeePerGas"],
+            tx["gas"],
+            bytes.fromhex(to[2:]) if to else b"",
+            tx.get("value", 0),
+            bytes(tx.get("data", b"")),
+            [],
+        ]
+        digest = keccak(b"\x02" + rlp.encode(fields))
+        sig = self._cc.sign_recoverable(digest, hasher=None)
+        r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
+        return b"\x02" + rlp.encode([*fields, sig[64], r, s])
 
     def keystore(self, password: str) -> dict[str, Any]:
         """This key as a Web3 Secret Storage (v3) keystore, encrypted with ``password``."""

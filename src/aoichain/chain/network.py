@@ -275,7 +275,7 @@ class Network:
             or has the wrong chain id, contracts that are not the file's, missing
             keystores, no funds. Raised before any transaction is sent.
         """
-        config = config or ChainConfig()
+        config = (config or ChainConfig()).resolved()
         counts = {"P": 10, "V": 10} if workers is None else dict(workers)
         log: list[Receipt] = []
         nodes: dict[str, ChainNode] = {}

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from web3.logs import DISCARD
-
 from aoichain.chain import digests
 from aoichain.chain.artifacts import load
 from aoichain.chain.client import ChainClient
@@ -90,7 +88,7 @@ class Publisher:
 
     def publish(self, spec: TaskSpec) -> int:
         """Post a task on M and escrow ``max_workers * max(reward) * rounds``; its id."""
-        rcpt = self._send(
+        self._send(
             "publish_task",
             spec.model_spec_hash,
             spec.rounds,
@@ -101,7 +99,7 @@ class Publisher:
             spec.max_workers,
             value=spec.escrow_wei,
         )
-        (event,) = self.contract.events.TaskPublished().process_receipt(rcpt, errors=DISCARD)
+        (event,) = self.main.events(self.contract, "TaskPublished")
         return int(event["args"]["task_id"])
 
     def admit(self, task_id: int, worker: str, subchain: str, item: int, index: int) -> Ticket:
@@ -197,8 +195,8 @@ class Publisher:
 
     def reclaim(self, task_id: int) -> int:
         """Return the finished task's unearned escrow to the publisher; wei."""
-        rcpt = self._send("reclaim", task_id)
-        (event,) = self.contract.events.Reclaimed().process_receipt(rcpt, errors=DISCARD)
+        self._send("reclaim", task_id)
+        (event,) = self.main.events(self.contract, "Reclaimed")
         return int(event["args"]["amount"])
 
     def task(self, task_id: int) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from web3.logs import DISCARD
-
 from aoichain.chain.artifacts import load
 from aoichain.chain.client import ChainClient, Receipt
 from aoichain.chain.deployment import Deployment
@@ -180,7 +178,7 @@ class Worker:
             ``main: nothing to claim`` (nothing earned, or already claimed), ...
         """
         self._check(ticket)
-        rcpt = self.main.transact(
+        self.main.transact(
             self.signer,
             self._main,
             "claim",
@@ -192,7 +190,7 @@ class Worker:
             until_round,
             gas=CLAIM_GAS,
         )
-        (event,) = self._main.events.Claimed().process_receipt(rcpt, errors=DISCARD)
+        (event,) = self.main.events(self._main, "Claimed")
         return Withdrawal(int(event["args"]["amount"]), self.main.last_receipt.fee_wei)
 
     def balance(self, chain: str = "M") -> int:

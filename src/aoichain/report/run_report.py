@@ -163,7 +163,8 @@ def run_document(result: RunResult) -> Document:
         Paragraph(
             f"Scheme **{summary.scheme}**, {len(result.prepared.workers)} workers "
             f"({cfg.workers.physical} IIoT nodes and their twins), {summary.rounds_run} "
-            f"rounds on the **{cfg.chain.backend}** chains, seed {cfg.task.seed}, data: "
+            f"rounds on the **{result.deployments['backend']}** chains, seed {cfg.task.seed}, "
+            f"data: "
             f"{cfg.data.source if cfg.data.source == 'generator' else cfg.data.folder}."
         ),
         Heading("Summary"),

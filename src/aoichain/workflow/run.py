@@ -332,7 +332,8 @@ def run_task(
         config, aggregation=aggregation, scheme=scheme, source=source, faults=faults
     )
     prepared = prepare(config, plugins)
-    status(f"starting the {config.chain.backend} chains")
+    chain = config.chain.resolved()
+    status(f"starting the {chain.backend} chains")
     out = Path(out_dir)
     n = config.workers.physical
     # The run's own parties (publisher, workers) keep their keys only where the chains
@@ -346,7 +347,7 @@ def run_task(
     chains: AbstractContextManager[Network] = (
         nullcontext(network)
         if network is not None
-        else Network.start(config.chain, workers={"P": n, "V": n}, keys_dir=keys_dir)
+        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir)
     )
     with chains as network:
         out.mkdir(parents=True, exist_ok=True)
