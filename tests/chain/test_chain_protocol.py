@@ -409,13 +409,13 @@ def test_global_model_rules(network: Network) -> None:
         publisher.record_global_model(task.task_id, 0, bytes(32), [])
     with rejected("main: caller is not the publisher"):
         send(network, outsider(network, "M"), "M", "record_global_model", task.task_id, 0,
-             sha("g"), bytes(32), [], [])  # fmt: skip
+             sha("g"), bytes(32), [], [], False)  # fmt: skip
     with rejected("main: word indices not ascending"):
         send(network, network.keys.publisher, "M", "record_global_model", task.task_id, 0,
-             sha("g"), bytes(32), [0, 0], [1, 1])  # fmt: skip
+             sha("g"), bytes(32), [0, 0], [1, 1], False)  # fmt: skip
     with rejected("main: empty word"):
         send(network, network.keys.publisher, "M", "record_global_model", task.task_id, 0,
-             sha("g"), bytes(32), [0], [0])  # fmt: skip
+             sha("g"), bytes(32), [0], [0], False)  # fmt: skip
     included = [Included(rec.index, rec.worker, rec.update_sha256)]
     publisher.record_global_model(task.task_id, 0, sha("g"), included)
     with rejected("main: global model already recorded"):
@@ -423,6 +423,27 @@ def test_global_model_rules(network: Network) -> None:
     publisher.close_round(task.task_id, 0)
     with rejected("main: round not open"):
         publisher.record_global_model(task.task_id, 1, sha("g3"), [])
+
+
+def test_a_global_model_can_open_the_next_round_in_the_same_message(network: Network) -> None:
+    task = new_task(network, enrol={"P0": 0}, rounds=2)
+    task.submit("P0", 0)
+    carried = task.relay_records(0)
+    rec = carried["P"].records[0]
+    included = [Included(rec.index, rec.worker, rec.update_sha256)]
+    publisher = network.publisher
+    publisher.record_global_model(task.task_id, 0, sha("g0"), included, open_next=True)
+    state = publisher.task(task.task_id)
+    assert (state["rounds_closed"], state["rounds_opened"], state["round_open"]) == (1, 2, True)
+    before = len(network.receipts)
+    network.relayer.relay_global_model(task.task_id, 0)
+    labels = [r.label for r in network.receipts[before:]]
+    assert "receive_round_open M->P" not in labels  # one message carried both
+    assert call(network, "P", "round_state", task.task_id) == (1, True)
+    task.submit("P0", 1)  # round 1 takes updates on P
+    task.relay_records(1)
+    with rejected("main: no rounds left"):  # round 1 is the last: nothing to open after it
+        publisher.record_global_model(task.task_id, 1, sha("g1"), [], open_next=True)
 
 
 def test_late_records_arrive_in_a_second_message(network: Network) -> None:

@@ -90,8 +90,12 @@ def intruding(log: list[str]) -> type[FederatedTask]:
     class Intruded(Watched):
         seen = tickets
 
-        def open_round(self, task_id: int, round_no: int) -> None:
-            super().open_round(task_id, round_no)
+        def upload(self, task_id: int, round_no: int, trained: Any) -> Any:
+            """Before the workers record their updates, an outsider tries its luck."""
+            self.intrude(task_id, round_no)
+            return super().upload(task_id, round_no, trained)
+
+        def intrude(self, task_id: int, round_no: int) -> None:
             net = self.network
             intruder = Signer.random("outsider")
             plain = ChainClient(net.view("P"), [])  # plain transactions, not the run's log

@@ -13,7 +13,7 @@ def test_defaults_need_no_file() -> None:
     cfg = load_run_config()
     assert cfg.task.scheme == "CA"
     assert cfg.workers.physical == 10 and cfg.n_workers == 20
-    assert cfg.chain.backend == "embedded"
+    assert cfg.chain.backend == "auto"
     assert cfg.data.source == "generator"
     assert cfg.market == Market(workers=20)
 

@@ -252,13 +252,27 @@ def round_open_payload(task_id: int, round_no: int) -> bytes:
 
 
 def global_model_payload(
-    task_id: int, round_no: int, global_sha256: bytes, included_hash: bytes, pairs_hash: bytes
+    task_id: int,
+    round_no: int,
+    global_sha256: bytes,
+    included_hash: bytes,
+    pairs_hash: bytes,
+    opens_next: bool,
 ) -> bytes:
-    """Payload hash of a global-model announcement (M -> subchains)."""
+    """Payload hash of a global-model announcement (M -> subchains); with ``opens_next`` it
+    also opens round ``round_no + 1``."""
     return keccak(
         encode(
-            ["uint256", "uint256", "uint256", "bytes32", "bytes32", "bytes32"],
-            [KIND_GLOBAL_MODEL, task_id, round_no, global_sha256, included_hash, pairs_hash],
+            ["uint256", "uint256", "uint256", "bytes32", "bytes32", "bytes32", "bool"],
+            [
+                KIND_GLOBAL_MODEL,
+                task_id,
+                round_no,
+                global_sha256,
+                included_hash,
+                pairs_hash,
+                opens_next,
+            ],
         )
     )
 

@@ -78,8 +78,8 @@ class OutboxMessage:
 
     ``fields`` holds the message's content by kind: the task's publisher,
     parameters and menu (``KIND_TASK``), nothing more (``KIND_ROUND_OPEN``),
-    or the global model hash, included-bitmap hash and pairs hash
-    (``KIND_GLOBAL_MODEL``).
+    or the global model hash, included-bitmap hash, pairs hash and whether it
+    opens the next round (``KIND_GLOBAL_MODEL``).
     """
 
     nonce_value: int

@@ -173,18 +173,33 @@ class Publisher:
         return verified
 
     def record_global_model(
-        self, task_id: int, round_no: int, global_sha256: bytes, included: Sequence[Included]
+        self,
+        task_id: int,
+        round_no: int,
+        global_sha256: bytes,
+        included: Sequence[Included],
+        *,
+        open_next: bool = False,
     ) -> Any:
         """Record the round's global model on M with the bitmap of the included indices.
 
         The pairs hash commits to the included (worker, update hash) pairs in
         index order, so a worker can check what the global model says of it.
+        With ``open_next`` the same transaction closes the round and opens the
+        next one, and one message carries both down to the subchains.
         """
         ordered = sorted(included, key=lambda x: x.index)
         indices, words = digests.bitmap_lists(digests.bitmap(x.index for x in ordered))
         pairs = digests.pairs_hash((x.worker, x.update_sha256) for x in ordered)
         return self._send(
-            "record_global_model", task_id, round_no, global_sha256, pairs, indices, words
+            "record_global_model",
+            task_id,
+            round_no,
+            global_sha256,
+            pairs,
+            indices,
+            words,
+            open_next,
         )
 
     # ------------------------------------------------------------------------ money

@@ -256,8 +256,10 @@ class Relayer:
             )
         elif kind == digests.KIND_GLOBAL_MODEL:
             sha = self._call("M", "global_models", task_id, round_no, block=block)
-            included, pairs = self._call("M", "included_hashes", task_id, round_no, block=block)
-            fields = (bytes(sha), bytes(included), bytes(pairs))
+            included, pairs, opens_next = self._call(
+                "M", "included_hashes", task_id, round_no, block=block
+            )
+            fields = (bytes(sha), bytes(included), bytes(pairs), bool(opens_next))
         return OutboxMessage(nonce, kind, task_id, round_no, fields)
 
     def relay_down(self, kind: int, task_id: int, round_no: int = 0) -> list[str]:
@@ -284,8 +286,10 @@ class Relayer:
                 label=f"{fn} M->{dst}",
                 done=partial(self._call, dst, "consumed", msg.nonce_value),
             )
-            if kind == digests.KIND_ROUND_OPEN and rcpt is not None:
+            if rcpt is not None and kind == digests.KIND_ROUND_OPEN:
                 self._opened_at[(dst, task_id, round_no)] = int(rcpt["blockNumber"])
+            elif rcpt is not None and kind == digests.KIND_GLOBAL_MODEL and msg.fields[-1]:
+                self._opened_at[(dst, task_id, round_no + 1)] = int(rcpt["blockNumber"])
         return pending
 
     def relay_task(self, task_id: int) -> list[str]:
@@ -297,7 +301,8 @@ class Relayer:
         return self.relay_down(digests.KIND_ROUND_OPEN, task_id, round_no)
 
     def relay_global_model(self, task_id: int, round_no: int) -> list[str]:
-        """Carry a recorded global model to every subchain (idempotent)."""
+        """Carry a recorded global model (and the next round's opening, if it opened
+        one) to every subchain (idempotent)."""
         return self.relay_down(digests.KIND_GLOBAL_MODEL, task_id, round_no)
 
     # ------------------------------------------------------------------- subchains -> M

@@ -60,6 +60,7 @@ struct Source:
 struct Included:
     words_hash: bytes32
     pairs_hash: bytes32
+    opened_next: bool
 
 
 event TaskPublished:
@@ -137,7 +138,8 @@ record_accs: public(HashMap[uint256, HashMap[uint256, HashMap[uint256, bytes32]]
 submitted: public(HashMap[uint256, HashMap[uint256, HashMap[uint256, uint256]]])
 included: public(HashMap[uint256, HashMap[uint256, HashMap[uint256, uint256]]])
 global_models: public(HashMap[uint256, HashMap[uint256, bytes32]])
-# task -> round -> hashes of the included bitmap and of the included (worker, update) pairs
+# task -> round -> hashes of the included bitmap and of the included (worker, update) pairs,
+# and whether the record opened the next round
 included_hashes: public(HashMap[uint256, HashMap[uint256, Included]])
 # task -> worker index -> rounds already counted by its claims
 claimed_rounds: public(HashMap[uint256, HashMap[uint256, uint256]])
@@ -351,25 +353,29 @@ def record_global_model(
     pairs_hash: bytes32,
     word_indices: DynArray[uint256, messages.MAX_WORDS],
     words: DynArray[uint256, messages.MAX_WORDS],
+    open_next: bool,
 ):
     """
-    @notice Record a round's global model and the worker indices it includes.
+    @notice Record a round's global model and the worker indices it includes;
+            with `open_next`, close the round and open the next one.
     @dev Every included index must have been attested for this round. The
          task is credited popcount(word) * reward(item) per word; workers
-         claim their share later. The model is relayed down to the
-         subchains through the outbox.
+         claim their share later. The model (and, with `open_next`, the next
+         round's opening) is relayed down to the subchains in one message.
     @param task_id The task.
     @param round_no The open round.
     @param global_sha256 sha256 of the aggregated global model.
     @param pairs_hash The aggregator's hash of the included (worker, update hash) pairs.
     @param word_indices Included bitmap words that are not zero, strictly ascending.
     @param words The included indices' bitmap at those words.
+    @param open_next Close this round and open round_no + 1 at once.
     """
     self._only_publisher(task_id)
     assert self.tasks[task_id].round_open and self.tasks[task_id].rounds_opened == round_no + 1, "main: round not open"
     assert self.global_models[task_id][round_no] == empty(bytes32), "main: global model already recorded"
     assert global_sha256 != empty(bytes32), "main: zero global model hash"
     assert len(word_indices) == len(words), "main: word lists differ"
+    assert not open_next or round_no + 1 < self.tasks[task_id].rounds, "main: no rounds left"
     stride: uint256 = self.tasks[task_id].stride
     total: uint256 = 0
     count: uint256 = 0
@@ -390,7 +396,9 @@ def record_global_model(
     self.tasks[task_id].credited = credited
     self.global_models[task_id][round_no] = global_sha256
     included_hash: bytes32 = messages._words_hash(word_indices, words)
-    self.included_hashes[task_id][round_no] = Included(words_hash=included_hash, pairs_hash=pairs_hash)
+    self.included_hashes[task_id][round_no] = Included(
+        words_hash=included_hash, pairs_hash=pairs_hash, opened_next=open_next
+    )
     log GlobalModelRecorded(
         task_id=task_id,
         round_no=round_no,
@@ -400,11 +408,18 @@ def record_global_model(
         included=count,
         credited_wei=total,
     )
+    if open_next:
+        self.tasks[task_id].rounds_closed = round_no + 1
+        self.tasks[task_id].rounds_opened = round_no + 2
+        log RoundClosed(task_id=task_id, round_no=round_no)
+        log RoundOpened(task_id=task_id, round_no=round_no + 1)
     self._send(
         messages.KIND_GLOBAL_MODEL,
         task_id,
         round_no,
-        messages._global_model_payload(task_id, round_no, global_sha256, included_hash, pairs_hash),
+        messages._global_model_payload(
+            task_id, round_no, global_sha256, included_hash, pairs_hash, open_next
+        ),
     )
 
 

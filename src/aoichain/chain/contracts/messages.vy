@@ -196,9 +196,17 @@ def _round_open_payload(task_id: uint256, round_no: uint256) -> bytes32:
 @internal
 @pure
 def _global_model_payload(
-    task_id: uint256, round_no: uint256, global_sha256: bytes32, included_hash: bytes32, pairs_hash: bytes32
+    task_id: uint256,
+    round_no: uint256,
+    global_sha256: bytes32,
+    included_hash: bytes32,
+    pairs_hash: bytes32,
+    opens_next: bool,
 ) -> bytes32:
-    return keccak256(abi_encode(KIND_GLOBAL_MODEL, task_id, round_no, global_sha256, included_hash, pairs_hash))
+    # `opens_next`: the same message opens round `round_no + 1` (one message a round, not two).
+    return keccak256(
+        abi_encode(KIND_GLOBAL_MODEL, task_id, round_no, global_sha256, included_hash, pairs_hash, opens_next)
+    )
 
 
 @internal

@@ -201,13 +201,7 @@ def receive_round_open(
     """
     self._accept(src_block, nonce, messages._round_open_payload(task_id, round_no), signatures)
     assert self.tasks[task_id].rounds > 0, "subchain: unknown task"
-    assert self.global_models[task_id][round_no] == empty(bytes32), "subchain: stale round opening (its global model is known)"
-    state: uint256 = self._round_state[task_id]
-    assert state == 0 or round_no > state >> 1, "subchain: stale round opening (a later round is open)"
-    self._round_state[task_id] = (round_no << 1) | 1
-    self.acc[task_id][round_no] = messages._round_seed(task_id, round_no)
-    self._count[task_id][round_no] = 1
-    log RoundOpened(task_id=task_id, round_no=round_no)
+    self._open(task_id, round_no)
 
 
 @external
@@ -219,10 +213,12 @@ def receive_global_model(
     global_sha256: bytes32,
     included_hash: bytes32,
     pairs_hash: bytes32,
+    opens_next: bool,
     signatures: DynArray[quorum.Signature, quorum.MAX_MEMBERS],
 ):
     """
     @notice Announce a round's global model; the round takes no more updates.
+            With `opens_next`, the next round opens for updates.
     @param src_block The checkpointed main-chain block.
     @param nonce The main chain's outbox nonce of the message.
     @param task_id The task.
@@ -230,10 +226,11 @@ def receive_global_model(
     @param global_sha256 sha256 of the global model, for workers to verify.
     @param included_hash Hash of the included-index bitmap recorded on M.
     @param pairs_hash Hash of the included (worker, update hash) pairs, in index order.
+    @param opens_next Whether the main chain opened round_no + 1 with this model.
     @param signatures Committee signatures, sorted by signer address.
     """
     payload: bytes32 = messages._global_model_payload(
-        task_id, round_no, global_sha256, included_hash, pairs_hash
+        task_id, round_no, global_sha256, included_hash, pairs_hash, opens_next
     )
     self._accept(src_block, nonce, payload, signatures)
     assert self.tasks[task_id].rounds > 0, "subchain: unknown task"
@@ -249,6 +246,8 @@ def receive_global_model(
         included_hash=included_hash,
         pairs_hash=pairs_hash,
     )
+    if opens_next:
+        self._open(task_id, round_no + 1)
 
 
 @external
@@ -381,6 +380,17 @@ def ticket_digest(task_id: uint256, worker: address, item: uint256, index: uint2
     @return The digest.
     """
     return messages._ticket_digest(chain.id, self, task_id, worker, item, index)
+
+
+@internal
+def _open(task_id: uint256, round_no: uint256):
+    assert self.global_models[task_id][round_no] == empty(bytes32), "subchain: stale round opening (its global model is known)"
+    state: uint256 = self._round_state[task_id]
+    assert state == 0 or round_no > state >> 1, "subchain: stale round opening (a later round is open)"
+    self._round_state[task_id] = (round_no << 1) | 1
+    self.acc[task_id][round_no] = messages._round_seed(task_id, round_no)
+    self._count[task_id][round_no] = 1
+    log RoundOpened(task_id=task_id, round_no=round_no)
 
 
 @internal
