@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import requests
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint
 
 from aoichain.chain.config import chain_name
 from aoichain.chain.errors import ChainUnavailable
 from aoichain.chain.proofs import pyevm_get_proof
+from aoichain.chain.transport import KeepAliveProvider
 from aoichain.chain.views import ChainView
 
 #: Where ``npm install`` puts the anvil binary (one package per platform), from the project root.
@@ -265,7 +265,7 @@ class AnvilProcess:
 
 
 def http_web3(key: str, url: str) -> Web3:
-    """A web3 connection to the JSON-RPC endpoint at ``url`` (no retries; short timeout).
+    """A web3 connection to the JSON-RPC endpoint at ``url`` (kept alive; short timeout).
 
     Raises
     ------
@@ -274,16 +274,7 @@ def http_web3(key: str, url: str) -> Web3:
     """
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
         raise ChainUnavailable(f"chain {key}: rpc_url must be an http(s) URL; got {url!r}")
-    session = requests.Session()
-    # No proxy lookup in the environment on every request (a loopback node needs none).
-    session.trust_env = False
-    provider = HTTPProvider(
-        url,
-        request_kwargs={"timeout": RPC_TIMEOUT_S},
-        session=session,
-        exception_retry_configuration=None,
-    )
-    return lean(Web3(provider))
+    return lean(Web3(KeepAliveProvider(url, timeout=RPC_TIMEOUT_S)))
 
 
 def lean(w3: Web3) -> Web3:

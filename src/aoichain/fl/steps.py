@@ -301,7 +301,9 @@ def train_stacked(
             losses = _group_losses(
                 dict(zip(names, leaves, strict=True)), channels_first[idx.T], all_y[idx]
             )
-            grads = torch.autograd.grad(losses, leaves, torch.ones_like(losses))
+            # The sum of the workers' losses: each worker's gradient is its own (they share
+            # no parameter), and a scalar output spares autograd a symbolic-shapes import.
+            grads = torch.autograd.grad(losses.sum(), leaves)
             n_slots = len(slots[0])
             optimizer_step(
                 optimizer,
