@@ -1,148 +1,238 @@
-"""Measure the cross-chain ledger: gas per operation, transactions per second, cost of a round.
+"""Gas and time of the cross-chain ledger, from 20 to 10,000 workers a round.
 
-Run: ``.venv/bin/python benchmarks/bench_ledger.py`` (about half a minute;
-needs the anvil binary from ``npm install`` for the anvil rows).
+Run: ``.venv/bin/python benchmarks/bench_ledger.py [--workers 20,100,1000,10000]
+[--backend anvil] [--subchains 1,2,4] [--out results/bench_ledger]``
 
-For each backend (embedded py-evm, local anvil nodes) it starts the four
-chains, publishes a task with 20 workers (10 on P, 10 on V) and plays
-``ROUNDS`` rounds. A round's ledger work is timed in three parts, as the
-issue defines it: the 20 ``submit_update`` transactions, ``relay_updates``
-(two subchain checkpoints on R, committee proofs and signatures, two
-forwards on R, two deliveries on M) and ``record_global_model``. The table
-gives the median over rounds. Gas is per call (mean over every call the run
-made). Transactions per second are measured on 200 back-to-back value
-transfers and on the round's ``submit_update`` calls.
+For each worker count (half IIoT nodes on the physical subchains, half twins
+on the virtual ones) it starts fresh chains with their parties, publishes a
+two-item task, admits and enrols every worker, and plays one round: every
+worker records its update on its own subchain (one transaction each), the
+relayer carries the records to M (checkpoints, proofs, k-of-n attestations),
+the publisher records the global model with every worker included, the model
+goes back down; then every worker claims its pay and the publisher reclaims.
+
+Reported per worker count: gas per worker-round by chain and in all
+(the round's transactions on every chain divided by the workers: what grows
+with the fleet), the one-off gas per worker (enrolment, claim), the largest
+single transaction (it must fit a 30M-gas block), and the round's wall time
+(submissions in parallel across subchains, one thread each). ``--subchains``
+repeats the largest count with more subchains per space. Writes ``gas.csv``
+and ``ledger.png`` (gas and seconds against workers, log axes) to ``--out``.
+Wall times depend on the machine and its load (printed); gas does not.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import hashlib
 import os
-import platform
-import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from aoichain.chain import ChainUnavailable, Ledger, LedgerConfig
+from aoichain.chain import ChainConfig, Included, Network, TaskSpec, Worker
 
-ROUNDS = 5
-WORKERS = 10  # per subchain
-TRANSFERS = 200
+BLOCK_GAS = 30_000_000
+ROUND = ("submit_update", "checkpoint", "forward", "deliver_records", "record_global_model",
+         "receive_global_model", "close_round", "open_round", "receive_round_open")  # fmt: skip
 
 
 def sha(*parts: object) -> bytes:
     return hashlib.sha256(repr(parts).encode()).digest()
 
 
-def play(backend: str) -> dict[str, Any]:
-    """Run the benchmark on one backend; return timings and the ledger's receipts."""
-    started = time.perf_counter()
-    ledger = Ledger.start(LedgerConfig(backend=backend), n_workers={"P": WORKERS, "V": WORKERS})
-    start_s = time.perf_counter() - started
-    with ledger:
-        task = ledger.publish_task(sha("spec"), ROUNDS, 0.9, [0.5, 1.0], [10**15, 2 * 10**15], 20)
-        ledger.relay_task(task)
-        for space in "PV":
-            for i in range(WORKERS):
-                ledger.enrol(space, i, task, i % 2)
-        parts: dict[str, list[float]] = defaultdict(list)
-        round_gas: list[int] = []
-        for r in range(ROUNDS):
-            ledger.open_round(task, r)
-            n = len(ledger.receipts)
-            t0 = time.perf_counter()
-            for space in "PV":
-                for i in range(WORKERS):
-                    ledger.submit_update(space, i, task, r, sha(space, i, r), 100 + i, 1_000 + r)
-            t1 = time.perf_counter()
-            attested = ledger.relay_updates(task, r)
-            t2 = time.perf_counter()
-            ledger.record_global_model(
-                task, r, sha("global", r), [a.update_sha256 for a in attested]
-            )
-            t3 = time.perf_counter()
-            round_gas.append(sum(rc.gas_used for rc in ledger.receipts[n:]))
-            parts["submissions (20 tx)"].append(t1 - t0)
-            parts["relay_updates"].append(t2 - t1)
-            parts["record_global_model"].append(t3 - t2)
-            parts["round total"].append(t3 - t0)
-            ledger.relay_global_model(task, r)
-            ledger.close_round(task, r)
-        ledger.finish_task(task)
-        for i in range(2):
-            ledger.withdraw(ledger.workers["P"][i])
-        ledger.reclaim(task)
+def by_subchain(net: Network) -> dict[str, list[Worker]]:
+    groups: dict[str, list[Worker]] = defaultdict(list)
+    for workers in net.workers.values():
+        for w in workers:
+            groups[w.subchain].append(w)
+    return groups
 
-        client, relayer = ledger.client("R"), ledger.parties.relayer
-        t0 = time.perf_counter()
-        for _ in range(TRANSFERS):
-            client.transfer(relayer, ledger.publisher, 1, label="bench transfer")
-        transfer_tps = TRANSFERS / (time.perf_counter() - t0)
-        submit_tps = 2 * WORKERS / statistics.median(parts["submissions (20 tx)"])
-        receipts = [r for r in ledger.receipts if r.label != "bench transfer"]
+
+def in_parallel(groups: dict[str, list[Worker]], act: Callable[[Worker], object]) -> float:
+    """Let every worker act, one thread per subchain; the wall time in seconds."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        for future in [pool.submit(lambda ws=ws: [act(w) for w in ws]) for ws in groups.values()]:
+            future.result()
+    return time.perf_counter() - started
+
+
+def play(backend: str, workers: int, subchains: int) -> dict[str, Any]:
+    """One task, one round, ``workers`` workers; gas by operation and chain, seconds by part."""
+    half = workers // 2
+    config = ChainConfig(backend=backend, subchains={"P": subchains, "V": subchains})
+    t0 = time.perf_counter()
+    net = Network.start(config, workers={"P": half, "V": workers - half})
+    seconds = {"start": time.perf_counter() - t0}
+    with net:
+        spec = TaskSpec(
+            model_spec_hash=sha("spec"), rounds=1, target_accuracy=0.9, menu_f=[0.5, 1.0],
+            menu_reward_wei_per_round=[10**12, 2 * 10**12], menu_max_samples=[256, 256],
+            max_workers=workers,
+        )  # fmt: skip
+        task = net.publisher.publish(spec)
+        net.relayer.relay_task(task)
+        groups = by_subchain(net)
+        tickets = {}
+        counts = [0, 0]
+        for ws in groups.values():
+            for w in ws:
+                item = len(tickets) % 2
+                index = item * spec.stride + counts[item]
+                counts[item] += 1
+                tickets[w.address] = net.publisher.admit(task, w.address, w.subchain, item, index)
+        seconds["enrol"] = in_parallel(groups, lambda w: w.enrol(tickets[w.address]))
+        setup_receipts = len(net.receipts)
+        t = time.perf_counter()
+        net.publisher.open_round(task, 0)
+        net.relayer.relay_round_open(task, 0)
+        seconds["open"] = time.perf_counter() - t
+        seconds["submit"] = in_parallel(
+            groups, lambda w: w.submit_update(task, 0, sha(w.address), 100, 1_000)
+        )
+        t = time.perf_counter()
+        carried = dict(net.relayer.relay_records(task, 0))
+        verified = net.publisher.verify_records(task, 0, carried)
+        seconds["relay records"] = time.perf_counter() - t
+        t = time.perf_counter()
+        included = [
+            Included(r.index, r.worker, r.update_sha256) for rs in verified.values() for r in rs
+        ]
+        net.publisher.record_global_model(task, 0, sha("global"), included)
+        seconds["record"] = time.perf_counter() - t
+        t = time.perf_counter()
+        net.relayer.relay_global_model(task, 0)
+        net.publisher.close_round(task, 0)
+        seconds["relay model"] = time.perf_counter() - t
+        round_receipts = net.receipts[setup_receipts:]
+        net.publisher.finish(task)
+        claim_start = len(net.receipts)
+        seconds["claims"] = in_parallel(groups, lambda w: w.claim(tickets[w.address], 1))
+        claims = net.receipts[claim_start:]
+        state = net.publisher.task(task)
+        assert (
+            state["paid"]
+            == state["credited"]
+            == sum(spec.menu_reward_wei_per_round[t.item] for t in tickets.values())
+        )
+        net.publisher.reclaim(task)
+    seconds["round"] = sum(seconds[k] for k in ("open", "submit", "relay records", "record",
+                                                 "relay model"))  # fmt: skip
+    gas_by_chain: dict[str, int] = defaultdict(int)
+    gas_by_op: dict[str, list[int]] = defaultdict(list)
+    for r in round_receipts:
+        gas_by_chain[r.chain[0] if r.chain not in ("M", "R") else r.chain] += r.gas_used
+        gas_by_op[r.label.split(" ")[0]].append(r.gas_used)
+    enrol = [r.gas_used for r in net.receipts if r.label == "enrol"]
     return {
-        "start_s": start_s,
-        "parts": {k: statistics.median(v) for k, v in parts.items()},
-        "round_gas": statistics.median(round_gas),
-        "transfer_tps": transfer_tps,
-        "submit_tps": submit_tps,
-        "receipts": receipts,
+        "workers": workers,
+        "subchains": subchains,
+        "backend": net.deployment.backend,
+        "gas_round": sum(r.gas_used for r in round_receipts),
+        "gas_by_chain": dict(gas_by_chain),
+        "gas_by_op": {k: (sum(v), len(v), max(v)) for k, v in gas_by_op.items()},
+        "max_tx_gas": max(r.gas_used for r in net.receipts),
+        "max_tx": max(net.receipts, key=lambda r: r.gas_used).label,
+        "enrol_gas": sum(enrol) / len(enrol),
+        "claim_gas": sum(r.gas_used for r in claims) / len(claims),
+        "seconds": seconds,
     }
 
 
-def gas_table(runs: dict[str, dict[str, Any]]) -> None:
-    """Gas per call of each operation (the same on both backends: same EVM rules)."""
-    calls: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for r in next(iter(runs.values()))["receipts"]:
-        calls[(r.label, r.chain)].append(r.gas_used)
-    print("| operation | chain | calls | gas per call |")
-    print("|---|---|---:|---:|")
-    for (label, chain), gas in calls.items():
-        print(f"| `{label}` | {chain} | {len(gas)} | {round(statistics.mean(gas)):,} |")
+def report(results: Sequence[dict[str, Any]]) -> None:
+    print(f"{'workers':>8} {'subch.':>6} {'gas/worker-round':>16} {'M':>8} {'R':>8} {'P':>8} "
+          f"{'V':>8} {'submit':>7} {'enrol':>7} {'claim':>7} {'max tx':>10} "
+          f"{'round s':>8} {'submit s':>8}")  # fmt: skip
+    for r in results:
+        n = r["workers"]
+        by = r["gas_by_chain"]
+        submit_total, submit_n, _ = r["gas_by_op"]["submit_update"]
+        print(
+            f"{n:>8,} {r['subchains']:>6} {r['gas_round'] / n:>16,.0f} "
+            + " ".join(f"{by.get(k, 0) / n:>8,.0f}" for k in ("M", "R", "P", "V"))
+            + f" {submit_total / submit_n:>7,.0f} {r['enrol_gas']:>7,.0f} {r['claim_gas']:>7,.0f}"
+            f" {r['max_tx_gas']:>10,} {r['seconds']['round']:>8.2f} {r['seconds']['submit']:>8.2f}"
+        )
+
+
+def write(results: Sequence[dict[str, Any]], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "gas.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["workers", "subchains", "backend", "gas_per_worker_round", "gas_M", "gas_R",
+                    "gas_P", "gas_V", "submit_gas", "enrol_gas", "claim_gas", "max_tx_gas",
+                    "max_tx", "round_s", "submit_s", "relay_records_s", "claims_s"])  # fmt: skip
+        for r in results:
+            n, by = r["workers"], r["gas_by_chain"]
+            s_total, s_n, _ = r["gas_by_op"]["submit_update"]
+            w.writerow([n, r["subchains"], r["backend"], round(r["gas_round"] / n)]
+                       + [by.get(k, 0) for k in ("M", "R", "P", "V")]
+                       + [round(s_total / s_n), round(r["enrol_gas"]), round(r["claim_gas"]),
+                          r["max_tx_gas"], r["max_tx"], f"{r['seconds']['round']:.3f}",
+                          f"{r['seconds']['submit']:.3f}", f"{r['seconds']['relay records']:.3f}",
+                          f"{r['seconds']['claims']:.3f}"])  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    one = [r for r in results if r["subchains"] == 1]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4), layout="constrained")
+    xs = [r["workers"] for r in one]
+    ax1.loglog(xs, [r["gas_round"] / r["workers"] for r in one], "o-", label="all chains")
+    for chain in ("M", "R", "P", "V"):
+        ax1.loglog(xs, [max(1, r["gas_by_chain"].get(chain, 0)) / r["workers"] for r in one],
+                   ".--", label=chain)  # fmt: skip
+    ax1.axhline(60_000, color="grey", lw=0.8, ls=":")
+    ax1.set_xlabel("workers in the round")
+    ax1.set_ylabel("gas per worker-round")
+    ax1.legend(fontsize=8)
+    ax2.loglog(xs, [r["seconds"]["round"] for r in one], "o-", label="round (1 subchain/space)")
+    many = sorted((r for r in results if r["subchains"] > 1), key=lambda r: r["subchains"])
+    if many:
+        ax2.scatter([r["workers"] for r in many], [r["seconds"]["round"] for r in many],
+                    c="C3", label="more subchains")  # fmt: skip
+        for r in many:
+            ax2.annotate(f"{2 * r['subchains']} subchains", (r["workers"], r["seconds"]["round"]),
+                         fontsize=8)  # fmt: skip
+    ax2.set_xlabel("workers in the round")
+    ax2.set_ylabel("seconds")
+    ax2.legend(fontsize=8)
+    fig.savefig(out / "ledger.png", dpi=110)
+    print(f"wrote {out / 'gas.csv'} and {out / 'ledger.png'}")
 
 
 def main() -> None:
-    print(f"# aoichain ledger: {2 * WORKERS} workers (10 P, 10 V), {ROUNDS} rounds")
-    print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
-    )
-    runs: dict[str, dict[str, Any]] = {}
-    for backend in ("embedded", "anvil"):
-        try:
-            runs[backend] = play(backend)
-        except ChainUnavailable as exc:
-            print(f"# {backend}: skipped ({exc})")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="20,100,1000,10000")
+    parser.add_argument("--backend", default="anvil", choices=["anvil", "embedded"])
+    parser.add_argument("--subchains", default="1", help="per space, at the largest count")
+    parser.add_argument("--out", type=Path, default=Path("results/bench_ledger"))
+    args = parser.parse_args()
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.backend}")
+    counts = [int(x) for x in args.workers.split(",")]
+    results = []
+    for n in counts:
+        results.append(play(args.backend, n, 1))
+        report(results[-1:])
+    for k in (int(x) for x in args.subchains.split(",")):
+        if k > 1:
+            results.append(play(args.backend, max(counts), k))
+            report(results[-1:])
     print()
-    print("One round's ledger work, median over rounds (wall time; gas of the round):")
-    print()
-    names = list(runs)
-    print("| | " + " | ".join(names) + " |")
-    print("|---|" + "---:|" * len(names))
-    for part in next(iter(runs.values()))["parts"]:
-        cells = [f"{runs[n]['parts'][part] * 1e3:.0f} ms" for n in names]
-        print(f"| {part} | " + " | ".join(cells) + " |")
-    print("| gas of the round | " + " | ".join(f"{runs[n]['round_gas']:,}" for n in names) + " |")
+    report(results)
+    biggest = max(results, key=lambda r: r["max_tx_gas"])
     print(
-        "| start (4 chains, deploy, fund) | "
-        + " | ".join(f"{runs[n]['start_s'] * 1e3:.0f} ms" for n in names)
-        + " |"
+        f"largest transaction: {biggest['max_tx']} with {biggest['max_tx_gas']:,} gas "
+        f"(a block holds {BLOCK_GAS:,})"
     )
-    print(
-        "| value transfers / s | "
-        + " | ".join(f"{runs[n]['transfer_tps']:.0f}" for n in names)
-        + " |"
-    )
-    print(
-        "| `submit_update` / s | "
-        + " | ".join(f"{runs[n]['submit_tps']:.0f}" for n in names)
-        + " |"
-    )
-    print()
-    print("Gas per call of every operation:")
-    print()
-    gas_table(runs)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    write(results, args.out)
 
 
 if __name__ == "__main__":

@@ -340,3 +340,27 @@ def test_batched_and_one_by_one_training_give_the_same_models(tmp_path: Path) ->
         result = run_task(load_run_config(overrides=overrides), tmp_path / str(batched))
         hashes.append([r.global_sha256 for r in result.rounds])
     assert hashes[0] == hashes[1]
+
+
+@pytest.mark.slow
+def test_a_failure_after_publishing_settles_the_task(tmp_path: Path) -> None:
+    """A round that fails leaves nothing locked: the task is finished, what workers
+    earned is claimed, the rest is reclaimed, and the error says so."""
+    from aoichain.workflow import FederatedTask, RunAborted
+
+    class Breaks(FederatedTask):
+        def aggregate(self, task_id, round_no, attested, model):  # type: ignore[no-untyped-def]
+            if round_no == 1:
+                raise RuntimeError("the aggregator's disk is full")
+            return super().aggregate(task_id, round_no, attested, model)
+
+    cfg = load_run_config(overrides=SMALL)
+    n = cfg.workers.physical
+    with Network.start(cfg.chain, workers={"P": n, "V": n}) as net:
+        with pytest.raises(RunAborted, match=r"disk is full.*claimed \d+ wei.*reclaimed") as info:
+            run_task(cfg, tmp_path / "run", network=net, task_cls=Breaks)
+        task = net.publisher.task(1)
+    assert task["finished"] and not task["round_open"]
+    assert task["paid"] == task["credited"] > 0  # round 0's pay was claimed
+    assert task["escrow"] == task["credited"] + task["reclaimed"]
+    assert "round 1 of task 1 failed" in str(info.value)
