@@ -364,3 +364,19 @@ def test_a_failure_after_publishing_settles_the_task(tmp_path: Path) -> None:
     assert task["paid"] == task["credited"] > 0  # round 0's pay was claimed
     assert task["escrow"] == task["credited"] + task["reclaimed"]
     assert "round 1 of task 1 failed" in str(info.value)
+
+
+@pytest.mark.slow
+def test_many_subchains_give_the_same_models_and_pay_the_same(tmp_path: Path) -> None:
+    """Two physical and two virtual subchains, each its own chain: the workers split
+    across them (a twin beside its node's pair), the run pays exactly, and learning
+    is unchanged (aggregation does not depend on the order records arrive in)."""
+    overrides = {**SMALL, "task": {**SMALL["task"], "rounds": 2}}
+    one = run_task(load_run_config(overrides=overrides), tmp_path / "one")
+    split = {**overrides, "chain": {"backend": "embedded", "subchains": {"P": 2, "V": 2}}}
+    many = run_task(load_run_config(overrides=split), tmp_path / "many")
+    assert set(many.deployments["chains"]) == {"M", "R", "P1", "P2", "V1", "V2"}
+    assert [r.global_sha256 for r in many.rounds] == [r.global_sha256 for r in one.rounds]
+    assert many.outcome.paid_wei == one.outcome.paid_wei == many.outcome.credited_wei
+    homes = {t.subchain for t in many.outcome.tickets.values()}
+    assert homes == {"P1", "P2", "V1", "V2"}
