@@ -10,19 +10,24 @@ the rounds whose global model included its index; nothing is paid twice).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from aoichain.chain.artifacts import load
-from aoichain.chain.client import ChainClient, Receipt
+from aoichain.chain.client import ChainClient, Receipt, SignedTx, send_together
 from aoichain.chain.deployment import Deployment
+from aoichain.chain.digests import MAX_CLAIM_ROUNDS
+from aoichain.chain.errors import ChainRejected
 from aoichain.chain.keys import Signer
 from aoichain.chain.publisher import Ticket
 from aoichain.errors import InvalidInput
 
-#: Gas limits of a worker's own transactions (they need far less; unused gas is refunded).
-ENROL_GAS = 300_000
-SUBMIT_GAS = 300_000
-CLAIM_GAS = 4_000_000
+#: Gas limits of a worker's own transactions: above what they use (enrolment ~80k,
+#: a record 45-75k), tight enough that a block holds hundreds of them.
+ENROL_GAS = 150_000
+SUBMIT_GAS = 120_000
+CLAIM_GAS = 150_000  # plus CLAIM_GAS_PER_ROUND for every round the claim counts
+CLAIM_GAS_PER_ROUND = 3_000
 
 
 class Withdrawal(NamedTuple):
@@ -87,6 +92,14 @@ class Worker:
                 f"({self.address} on {self.subchain})."
             )
 
+    def enrol_tx(self, ticket: Ticket) -> SignedTx:
+        """The enrolment transaction for the ticket's task, signed (see :meth:`enrol`)."""
+        self._check(ticket)
+        return self._signed(
+            self.sub, self._sub, "enrol", ENROL_GAS,
+            ticket.task_id, ticket.item, ticket.index, ticket.signature.as_tuple(),
+        )  # fmt: skip
+
     def enrol(self, ticket: Ticket) -> Receipt:
         """Enrol in the ticket's task on the worker's subchain.
 
@@ -108,6 +121,39 @@ class Worker:
         )
         return self.sub.last_receipt
 
+    def update_tx(
+        self,
+        task_id: int,
+        round_no: int,
+        update_sha256: bytes,
+        samples: int,
+        data_timestamp: int,
+    ) -> SignedTx:
+        """The update record ``(task, round, sha256, samples, data time)``, signed by this
+        worker, for its subchain (send it with :func:`~aoichain.chain.client.send_together`
+        beside other workers' records, or with :meth:`submit_update` alone).
+
+        Raises
+        ------
+        InvalidInput
+            If the hash is not 32 bytes or a count is negative.
+        """
+        if not isinstance(update_sha256, bytes | bytearray) or len(update_sha256) != 32:
+            raise InvalidInput(
+                "The 'update_sha256' parameter of Worker.submit_update must be 32 bytes. "
+                f"Got {update_sha256!r} instead."
+            )
+        for name, value in (("samples", samples), ("data_timestamp", data_timestamp)):
+            if not isinstance(value, int) or value < 0:
+                raise InvalidInput(
+                    f"The {name!r} parameter of Worker.submit_update must be a non-negative int. "
+                    f"Got {value!r} instead."
+                )
+        return self._signed(
+            self.sub, self._sub, "submit_update", SUBMIT_GAS,
+            task_id, round_no, bytes(update_sha256), samples, data_timestamp,
+        )  # fmt: skip
+
     def submit_update(
         self,
         task_id: int,
@@ -126,29 +172,26 @@ class Worker:
             ``subchain: worker not enrolled``, ``subchain: round not open``,
             ``subchain: more samples than the item's cap``, ...
         """
-        if not isinstance(update_sha256, bytes | bytearray) or len(update_sha256) != 32:
-            raise InvalidInput(
-                "The 'update_sha256' parameter of Worker.submit_update must be 32 bytes. "
-                f"Got {update_sha256!r} instead."
-            )
-        for name, value in (("samples", samples), ("data_timestamp", data_timestamp)):
-            if not isinstance(value, int) or value < 0:
-                raise InvalidInput(
-                    f"The {name!r} parameter of Worker.submit_update must be a non-negative int. "
-                    f"Got {value!r} instead."
-                )
-        self.sub.transact(
-            self.signer,
-            self._sub,
-            "submit_update",
-            task_id,
-            round_no,
-            bytes(update_sha256),
-            samples,
-            data_timestamp,
-            gas=SUBMIT_GAS,
+        self._send(
+            lambda: self.update_tx(task_id, round_no, update_sha256, samples, data_timestamp)
         )
         return self.sub.last_receipt
+
+    @staticmethod
+    def _send(make: Callable[[], SignedTx]) -> None:
+        """Sign and send one transaction; a nonce the node calls stale is signed again, once."""
+        for attempt in (1, 2):
+            result = send_together([make()])[0]
+            if not isinstance(result, ChainRejected):
+                return
+            if attempt == 2 or "nonce" not in result.reason.lower():
+                raise result
+
+    def _signed(
+        self, client: ChainClient, contract: Any, fn: str, gas: int, *args: Any
+    ) -> SignedTx:
+        data = contract.aoichain_codec.calldata(fn, args)
+        return client.sign(self.signer, contract.address, data, label=fn, gas=gas)
 
     def announced(self, task_id: int, round_no: int) -> Announcement:
         """What the worker's subchain announces of a round's global model (zeros: nothing yet)."""
@@ -164,6 +207,16 @@ class Worker:
             self.main.call(self._main, "claimable", ticket.task_id, ticket.item, ticket.index)
         )
 
+    def claim_tx(self, ticket: Ticket, until_round: int) -> SignedTx:
+        """The claim of :meth:`claim`, signed (its gas limit grows with the rounds it counts)."""
+        self._check(ticket)
+        gas = CLAIM_GAS + CLAIM_GAS_PER_ROUND * min(max(until_round, 0), MAX_CLAIM_ROUNDS)
+        return self._signed(
+            self.main, self._main, "claim", gas,
+            ticket.task_id, ticket.subchain_id, ticket.item, ticket.index,
+            ticket.signature.as_tuple(), until_round,
+        )  # fmt: skip
+
     def claim(self, ticket: Ticket, until_round: int) -> Withdrawal:
         """Claim the pay of every closed round below ``until_round`` that included the worker.
 
@@ -177,19 +230,7 @@ class Worker:
         ChainRejected
             ``main: nothing to claim`` (nothing earned, or already claimed), ...
         """
-        self._check(ticket)
-        self.main.transact(
-            self.signer,
-            self._main,
-            "claim",
-            ticket.task_id,
-            ticket.subchain_id,
-            ticket.item,
-            ticket.index,
-            ticket.signature.as_tuple(),
-            until_round,
-            gas=CLAIM_GAS,
-        )
+        self._send(lambda: self.claim_tx(ticket, until_round))
         (event,) = self.main.events(self._main, "Claimed")
         return Withdrawal(int(event["args"]["amount"]), self.main.last_receipt.fee_wei)
 
