@@ -15,6 +15,7 @@ from aoichain.incentive import (
     latency,
     printed_aoi,
     printed_aoi_factor,
+    printed_latency,
     printed_latency_excess,
 )
 
@@ -112,6 +113,19 @@ def test_printed_aoi_is_eq5_inside_the_domain_and_negative_below_it() -> None:
     # theta = a t / 2 = 5 s, theta - a t = -5 s: 2 * 5/(-5) + 4 * 20/(-10) = -10 s (erratum 3)
     assert printed_aoi(5.0, t=2.0, a=5.0) == pytest.approx(-10.0, rel=1e-15)
     assert np.all(printed_aoi(np.linspace(0.5, 9.5, 10), t=2.0, a=5.0) < 0)
+
+
+def test_printed_latency_is_eq4_inside_the_domain_and_negative_somewhere_below_it() -> None:
+    theta = np.array([10.5, 16.0, 40.0])  # a t = 10 s
+    np.testing.assert_allclose(
+        printed_latency(theta, t=2.0, a=5.0),
+        latency(theta, t=2.0, a=5.0, formulas="paper"),
+        rtol=1e-13,
+    )
+    # theta = 2 s (c = -4): t (c^3 + 3 c^2 + 2 a) / (2 (c + a)) = 2 (-64 + 48 + 10)/2 = -6 s
+    assert printed_latency(2.0, t=2.0, a=5.0) == pytest.approx(-6.0, rel=1e-14)
+    # with a = 2 the numerator c^3 + 3 c^2 + 4 stays positive on (-2, 0)
+    assert np.all(printed_latency(np.linspace(0.1, 3.9, 20), t=2.0, a=2.0) > 0)
 
 
 @pytest.mark.parametrize("t", [0.5, 2.0])

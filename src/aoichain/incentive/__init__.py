@@ -27,6 +27,7 @@ from aoichain.incentive.freshness import (
     latency,
     printed_aoi,
     printed_aoi_factor,
+    printed_latency,
     printed_latency_excess,
 )
 from aoichain.incentive.market import (
@@ -45,6 +46,7 @@ from aoichain.incentive.satisfaction import (
     satisfaction_from,
     satisfaction_of_performance,
 )
+from aoichain.incentive.scaling import log_cost, log_log_slope
 from aoichain.incentive.solve import (
     DEFAULT_PHI,
     METHODS,
@@ -81,6 +83,8 @@ __all__ = [
     "feasibility",
     "largest_relative_second_difference",
     "latency",
+    "log_cost",
+    "log_log_slope",
     "objective_by_type",
     "optimal_rewards",
     "performance_at",
@@ -88,6 +92,7 @@ __all__ = [
     "performance_slope_in_alpha",
     "printed_aoi",
     "printed_aoi_factor",
+    "printed_latency",
     "printed_latency_excess",
     "satisfaction",
     "satisfaction_by_type",

@@ -43,6 +43,7 @@ __all__ = [
     "latency",
     "printed_aoi",
     "printed_aoi_factor",
+    "printed_latency",
     "printed_latency_excess",
 ]
 
@@ -181,6 +182,26 @@ def printed_aoi(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
     x = th - a * t
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(t * th / x + t * t * (a * a - a) / (2.0 * x), dtype=np.float64)
+
+
+def printed_latency(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
+    """Eq. (4) exactly as printed, for any cycle: no domain check.
+
+    ``(theta-at)^3/(2 t theta) + 3 (theta-at)^2/(2 theta) + a t^2/theta``.
+    Equal to ``latency(..., formulas="paper")`` for ``theta > a t``; unlike it,
+    this also evaluates the printed expression for ``0 < theta < a t`` (the
+    case the paper's text names, erratum 3 of the SPEC), where it is negative
+    for some cycles once ``a >= 4`` (``c^3 + 3 c^2 + 2 a < 0`` for ``c = -a``).
+
+    Returns
+    -------
+    ndarray
+        Seconds.
+    """
+    th = np.asarray(theta, dtype=np.float64)
+    x = th - a * t
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.asarray((x * x * x / t + 3.0 * x * x + 2.0 * a * t * t) / (2.0 * th))
 
 
 def printed_latency_excess(c: ArrayLike, *, t: float, a: ArrayLike) -> FloatArray:
