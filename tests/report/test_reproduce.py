@@ -8,7 +8,6 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from aoichain.report.reproduce import (
     compute,
     write_outputs,
 )
-from aoichain.report.reproduce.verdicts import Claim
+from aoichain.report.reproduce.verdicts import VERDICT_KINDS, Claim
 
 STEMS = (
     "fig2_worker_utility",
@@ -37,20 +36,6 @@ STEMS = (
     "aoi_latency_check",
 )
 OTHER_FILES = ("contracts.csv", "claims.json", "REPORT.md", "report.html")
-
-
-@pytest.fixture(scope="module")
-def cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """Run the command once, as a user would, and keep its folder and JSON output."""
-    out = tmp_path_factory.mktemp("reproduce") / "results"
-    result = CliRunner().invoke(app, ["reproduce", "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def rep() -> Reproduction:
-    return compute(ReproduceConfig())
 
 
 def _claims(rep: Reproduction) -> dict[str, Claim]:
@@ -109,7 +94,7 @@ def test_claims_json_lists_every_claim_with_numbers(
     assert [c["id"] for c in on_disk["claims"]] == [c.id for c in rep.claims]
     assert [c["id"] for c in payload["claims"]] == [c.id for c in rep.claims]
     for claim in on_disk["claims"]:
-        assert claim["verdict"] in {"holds", "partly", "fails"}
+        assert claim["verdict"] in VERDICT_KINDS
         for verdict in claim["verdicts"]:
             assert verdict["evidence"] and verdict["numbers"]
     assert sum(on_disk["summary"].values()) == len(rep.claims)
@@ -250,6 +235,7 @@ def test_simulation_matches_the_corrected_forms(rep: Reproduction) -> None:
 
 
 def test_every_erratum_is_confirmed_with_numbers(rep: Reproduction) -> None:
+    """On this machine's numbers; test_reproduce_errata shows each check can fail."""
     claims = _claims(rep)
     for cid in (
         "erratum1.latency-extra-factor-c",
@@ -262,7 +248,7 @@ def test_every_erratum_is_confirmed_with_numbers(rep: Reproduction) -> None:
         assert verdict.kind == "holds", (cid, verdict.evidence)
         assert re.search(r"\d", verdict.evidence)
     assert all(g <= 0 for g in rep.errata.g_at_fmin.values())
-    assert rep.errata.printed_aoi_below_at < 0
+    assert np.all(rep.errata.domain["below"]["paper_aoi"] < 0)
 
 
 @pytest.mark.slow
