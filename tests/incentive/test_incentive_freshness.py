@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from aoichain.errors import InvalidInput
 from aoichain.incentive import (
     aoi,
+    at_bound,
     collection_slots,
     cycle,
     latency,
@@ -145,3 +146,9 @@ def test_the_printed_forms_overstate_by_the_errata_amounts(t: float) -> None:
     assert printed_latency_excess(3, t=2.0, a=5.0) == pytest.approx(4.5, rel=1e-15)
     assert printed_aoi_factor(3, a=5.0) == pytest.approx(12.0 / 4.5, rel=1e-15)
     assert printed_latency_excess(1, t=2.0, a=5.0) == 0.0
+
+
+def test_at_bound_names_the_bound_a_phase_sits_at() -> None:
+    c = np.array([1.0, 1.0 + 1e-12, 7.3, 15.0, 15.0 * (1 - 1e-12), 20.0])
+    assert at_bound(c, c_min=1.0, c_max=15.0).tolist() == [-1, -1, 0, 1, 1, 0]
+    assert at_bound(c, c_min=1.0, c_max=None).tolist() == [-1, -1, 0, 0, 0, 0]

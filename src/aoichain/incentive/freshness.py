@@ -38,6 +38,7 @@ __all__ = [
     "FORMULAS",
     "Formulas",
     "aoi",
+    "at_bound",
     "collection_slots",
     "cycle",
     "latency",
@@ -98,6 +99,33 @@ def collection_slots(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
         ``c`` in slots (not rounded: the contract solvers relax ``c`` to a real number).
     """
     return np.asarray(np.asarray(theta, dtype=np.float64) / t - a, dtype=np.float64)
+
+
+def at_bound(
+    c: ArrayLike, *, c_min: float, c_max: float | None, rtol: float = 1e-9
+) -> NDArray[np.int8]:
+    """Which collection phases sit at a bound: ``+1`` at ``c_max``, ``-1`` at ``c_min``, else 0.
+
+    Parameters
+    ----------
+    c : array_like
+        Collection slots (e.g. a contract's ``c``).
+    c_min : float
+        Shortest allowed collection phase, slots.
+    c_max : float or None
+        Longest allowed collection phase, slots (``None``: no upper bound).
+    rtol : float
+        Relative tolerance of "at".
+
+    Returns
+    -------
+    ndarray of int8
+        Same shape as ``c``.
+    """
+    ca = np.asarray(c, dtype=np.float64)
+    low = np.isclose(ca, c_min, rtol=rtol, atol=0.0)
+    high = np.isclose(ca, c_max, rtol=rtol, atol=0.0) if c_max is not None else np.zeros_like(low)
+    return np.asarray(np.where(high, 1, np.where(low, -1, 0)), dtype=np.int8)
 
 
 def aoi(theta: ArrayLike, *, t: float, a: float, formulas: Formulas = "paper") -> FloatArray:
