@@ -26,6 +26,12 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
 
 
 @pytest.fixture(scope="session")
+def cli_run_capped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The same with Table I's bound, ``--c-max 15``, under both closed forms."""
+    return _cli(tmp_path_factory.mktemp("reproduce-capped") / "results", "--c-max", "15")
+
+
+@pytest.fixture(scope="session")
 def rep() -> Reproduction:
-    """The default computation."""
+    """The default computation (no bound on c), with its c ≤ 15 variant."""
     return compute(ReproduceConfig())

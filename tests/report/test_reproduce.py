@@ -93,11 +93,13 @@ def test_claims_json_lists_every_claim_with_numbers(
     on_disk = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in on_disk["claims"]] == [c.id for c in rep.claims]
     assert [c["id"] for c in payload["claims"]] == [c.id for c in rep.claims]
-    for claim in on_disk["claims"]:
+    for claim in on_disk["claims"] + on_disk["variant"]["claims"]:
         assert claim["verdict"] in VERDICT_KINDS
         for verdict in claim["verdicts"]:
             assert verdict["evidence"] and verdict["numbers"]
     assert sum(on_disk["summary"].values()) == len(rep.claims)
+    assert on_disk["config"]["c_max"] is None and on_disk["variant"]["c_max"] == 15
+    assert sum(on_disk["variant"]["summary"].values()) == len(rep.variant.claims)
 
 
 @pytest.mark.slow
@@ -160,12 +162,16 @@ def test_fig3_verdicts_follow_the_numbers(rep: Reproduction, forms: str) -> None
 def test_corrected_forms_tie_ca_and_cs_at_the_bound_and_the_report_says_so(
     rep: Reproduction,
 ) -> None:
-    run = rep.runs["corrected"]
-    np.testing.assert_allclose(run.c_by_a["CA"], rep.config.c_max)
+    """Under Table I's c ≤ 15 (the default run's variant) every type sits at 15: not decidable."""
+    run = rep.variant.runs["corrected"]
+    assert rep.variant.c_max == 15
+    np.testing.assert_allclose(run.c_by_a["CA"], 15.0)
     np.testing.assert_allclose(run.sp_by_a["CA"], run.sp_by_a["CS"], rtol=1e-9)
-    verdict = _claims(rep)["fig3.ca-beats-cs-for-sp"].verdict_for("corrected")
-    assert verdict.kind == "fails"
-    assert "c = c_max = 15" in verdict.evidence
+    claim = rep.variant.claim("fig3.ca-beats-cs-for-sp")
+    assert claim is not None
+    verdict = claim.verdict_for("corrected")
+    assert verdict.kind == "not decidable"
+    assert "c = c_max = 15" in verdict.evidence and "not decidable" in verdict.evidence
 
 
 def test_a_verdict_changes_when_the_numbers_change(rep: Reproduction) -> None:
@@ -294,6 +300,7 @@ def test_out_that_is_a_file_exits_2(tmp_path: Path) -> None:
         ({"alphas": (0.2, 1.5, 2.0)}, "alphas"),
         ({"sim_slots": 10}, "sim_slots"),
         ({"method": "integer"}, "method"),
+        ({"c_max": 0.5}, "c_max"),
         ({"bogus": 1}, "bogus"),
     ],
 )

@@ -38,6 +38,7 @@ from aoichain.report.reproduce.config import (
     FormulaSet,
     ReproduceConfig,
     StepFn,
+    bound_label,
     paper_market,
 )
 
@@ -68,9 +69,11 @@ class FormulaRun:
         ``{"f", "c", "reward", "sp_utility", "worker_utility", "aoi", "latency":
         ndarray (len(alphas), N)}`` and ``"sp_total"`` (len(alphas),): CA contracts.
     integer : Contract
-        CA with whole collection slots (``method="integer"``) at the default market.
-    unbounded : Contract
-        CA at the default market without the ``c <= c_max`` bound of Table I.
+        CA with whole collection slots (``method="integer"``) at the default
+        market (``c in 1..c_max``, or ``1..15`` without a bound).
+
+    The bounds on ``c`` of every market solved are those of ``market``
+    (``c_min``, and ``c_max`` or none).
     """
 
     formulas: FormulaSet
@@ -85,7 +88,6 @@ class FormulaRun:
     alphas: FloatArray
     by_alpha: dict[str, FloatArray]
     integer: Contract
-    unbounded: Contract
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class ErrataNumbers:
 def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepFn) -> FormulaRun:
     """Solve the default market and the sweeps over ``a`` and alpha under ``formulas``."""
     market = paper_market(config, formulas)
+    name = f"{formulas}, {bound_label(config.c_max)}"
     n_types = len(market.gammas)
     bad = [n for n in config.fig2_types if not 1 <= n <= n_types]
     if bad:
@@ -145,8 +148,7 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
     ca = contracts["CA"]
     utility = np.asarray(utility_matrix(ca.gamma, ca.f, ca.reward), dtype=float)
     integer = solve(market, scheme="CA", method="integer")
-    unbounded = solve(paper_market(config, formulas, c_max=None), scheme="CA", method=config.method)
-    step(f"{formulas}: default contract and Fig. 2")
+    step(f"{name}: default contract and Fig. 2")
 
     a_values = np.asarray(config.a_values, dtype=float)
     sp: dict[str, FloatArray] = {s: np.empty(a_values.size) for s in SCHEMES}
@@ -161,7 +163,7 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
             workers[s][k] = contract.workers_utility
             f_by_a[s][k] = contract.f
             c_by_a[s][k] = contract.c
-        step(f"{formulas}: Fig. 3, a = {a}")
+        step(f"{name}: Fig. 3, a = {a}")
 
     alphas = np.asarray(config.alphas, dtype=float)
     keys = ("f", "c", "reward", "sp_utility", "worker_utility", "aoi", "latency")
@@ -176,7 +178,7 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
             by_alpha[key][k] = getattr(contract, key)
         by_alpha["sp_total"][k] = contract.sp_utility_total
         by_alpha["workers_total"][k] = contract.workers_utility
-        step(f"{formulas}: Fig. 4, alpha = {alpha:g}")
+        step(f"{name}: Fig. 4, alpha = {alpha:g}")
 
     return FormulaRun(
         formulas=formulas,
@@ -189,7 +191,6 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
         f_by_a=f_by_a,
         c_by_a=c_by_a,
         integer=integer,
-        unbounded=unbounded,
         alphas=alphas,
         by_alpha=by_alpha,
     )
