@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from aoichain.errors import InvalidInput
 from aoichain.incentive import (
     aoi,
+    at_bound,
     collection_slots,
     cycle,
     latency,
     printed_aoi,
     printed_aoi_factor,
+    printed_latency,
     printed_latency_excess,
 )
 
@@ -114,6 +116,19 @@ def test_printed_aoi_is_eq5_inside_the_domain_and_negative_below_it() -> None:
     assert np.all(printed_aoi(np.linspace(0.5, 9.5, 10), t=2.0, a=5.0) < 0)
 
 
+def test_printed_latency_is_eq4_inside_the_domain_and_negative_somewhere_below_it() -> None:
+    theta = np.array([10.5, 16.0, 40.0])  # a t = 10 s
+    np.testing.assert_allclose(
+        printed_latency(theta, t=2.0, a=5.0),
+        latency(theta, t=2.0, a=5.0, formulas="paper"),
+        rtol=1e-13,
+    )
+    # theta = 2 s (c = -4): t (c^3 + 3 c^2 + 2 a) / (2 (c + a)) = 2 (-64 + 48 + 10)/2 = -6 s
+    assert printed_latency(2.0, t=2.0, a=5.0) == pytest.approx(-6.0, rel=1e-14)
+    # with a = 2 the numerator c^3 + 3 c^2 + 4 stays positive on (-2, 0)
+    assert np.all(printed_latency(np.linspace(0.1, 3.9, 20), t=2.0, a=2.0) > 0)
+
+
 @pytest.mark.parametrize("t", [0.5, 2.0])
 def test_the_printed_forms_overstate_by_the_errata_amounts(t: float) -> None:
     for c in range(1, 16):
@@ -131,3 +146,9 @@ def test_the_printed_forms_overstate_by_the_errata_amounts(t: float) -> None:
     assert printed_latency_excess(3, t=2.0, a=5.0) == pytest.approx(4.5, rel=1e-15)
     assert printed_aoi_factor(3, a=5.0) == pytest.approx(12.0 / 4.5, rel=1e-15)
     assert printed_latency_excess(1, t=2.0, a=5.0) == 0.0
+
+
+def test_at_bound_names_the_bound_a_phase_sits_at() -> None:
+    c = np.array([1.0, 1.0 + 1e-12, 7.3, 15.0, 15.0 * (1 - 1e-12), 20.0])
+    assert at_bound(c, c_min=1.0, c_max=15.0).tolist() == [-1, -1, 0, 1, 1, 0]
+    assert at_bound(c, c_min=1.0, c_max=None).tolist() == [-1, -1, 0, 0, 0, 0]

@@ -21,7 +21,15 @@ from aoichain.report._document import (
     csv_text,
 )
 from aoichain.report._figures import heatmaps, line_panels, png_bytes
-from aoichain.report.reproduce.verdicts import Claim, Verdict, compare, fmt, monotone, unimodal_peak
+from aoichain.report.reproduce.verdicts import (
+    Claim,
+    Verdict,
+    compare,
+    fmt,
+    judge,
+    monotone,
+    unimodal_peak,
+)
 
 
 def _doc() -> Document:
@@ -115,10 +123,42 @@ def test_fmt_and_jsonable() -> None:
 
 @pytest.mark.parametrize(
     ("kinds", "overall"),
-    [(["holds", "holds"], "holds"), (["fails"], "fails"), (["holds", "fails"], "partly")],
+    [
+        (["holds", "holds"], "holds"),
+        (["fails"], "fails"),
+        (["holds", "fails"], "partly"),
+        (["not decidable", "not decidable"], "not decidable"),
+        (["holds", "not decidable"], "not decidable"),
+        (["fails", "not decidable"], "fails"),
+        (["partly", "not decidable"], "partly"),
+    ],
 )
 def test_claim_overall_verdict(kinds: list, overall: str) -> None:
     verdicts = tuple(Verdict(k, "e", {}, f"set{i}") for i, k in enumerate(kinds))
     claim = Claim("x", "src", "stmt", verdicts)
     assert claim.kind == overall
     assert claim.to_dict()["verdict"] == overall
+
+
+@pytest.mark.parametrize(
+    ("n_ok", "n_bound", "total", "kind"),
+    [
+        (5, 0, 5, "holds"),
+        (3, 2, 5, "not decidable"),
+        (0, 5, 5, "not decidable"),
+        (3, 1, 5, "partly"),
+        (0, 4, 5, "fails"),
+        (0, 0, 5, "fails"),
+    ],
+)
+def test_a_bound_decided_case_never_counts_as_a_failure(
+    n_ok: int, n_bound: int, total: int, kind: str
+) -> None:
+    assert judge(n_ok, n_bound, total) == kind
+
+
+def test_not_decidable_renders_in_markdown_and_html() -> None:
+    doc = Document("t", [Callout("not decidable", "claim", ["why"])])
+    assert "> **NOT DECIDABLE** — claim" in doc.to_markdown()
+    html = doc.to_html()
+    assert '<div class="callout not-decidable">' in html and ".not-decidable {" in html

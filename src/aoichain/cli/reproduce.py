@@ -15,7 +15,7 @@ from aoichain.cli._app import app, cli_errors, console, err_console
 from aoichain.config import describe_validation_error
 from aoichain.errors import InvalidInput
 
-_STYLE = {"holds": "green", "partly": "yellow", "fails": "red"}
+_STYLE = {"holds": "green", "partly": "yellow", "fails": "red", "not decidable": "magenta"}
 
 
 @app.command()
@@ -31,6 +31,14 @@ def reproduce(
             "corrected, or both.",
         ),
     ] = "both",
+    c_max: Annotated[
+        float | None,
+        typer.Option(
+            "--c-max",
+            help="Longest collection phase c in slots for the continuous figures (Table I: 15). "
+            "Default: no bound; the report shows the verdicts under the other choice beside.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the claims and verdicts as JSON on stdout.")
     ] = False,
@@ -45,7 +53,7 @@ def reproduce(
 
     with cli_errors():
         try:
-            config = ReproduceConfig.model_validate({"formulas": formulas})
+            config = ReproduceConfig.model_validate({"formulas": formulas, "c_max": c_max})
         except ValidationError as err:
             raise InvalidInput(describe_validation_error(err, "aoichain reproduce")) from None
         with Progress(
@@ -84,7 +92,8 @@ def reproduce(
     console.print(table)
     counts = {k: sum(c.kind == k for c in result.claims) for k in _STYLE}
     console.print(
-        f"{counts['holds']} hold, {counts['partly']} partly, {counts['fails']} fail "
-        f"({result.reproduction.seconds:.1f} s). Report: [bold]{out / 'report.html'}[/] "
+        f"{counts['holds']} hold, {counts['partly']} partly, {counts['fails']} fail, "
+        f"{counts['not decidable']} not decidable ({result.reproduction.label}; "
+        f"{result.reproduction.seconds:.1f} s). Report: [bold]{out / 'report.html'}[/] "
         f"and {out / 'REPORT.md'}; {len(result.files)} files in {out}."
     )

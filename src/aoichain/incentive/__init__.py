@@ -22,11 +22,13 @@ from aoichain.incentive.freshness import (
     FORMULAS,
     Formulas,
     aoi,
+    at_bound,
     collection_slots,
     cycle,
     latency,
     printed_aoi,
     printed_aoi_factor,
+    printed_latency,
     printed_latency_excess,
 )
 from aoichain.incentive.market import (
@@ -45,6 +47,7 @@ from aoichain.incentive.satisfaction import (
     satisfaction_from,
     satisfaction_of_performance,
 )
+from aoichain.incentive.scaling import log_cost, log_log_slope
 from aoichain.incentive.solve import (
     DEFAULT_PHI,
     METHODS,
@@ -72,6 +75,7 @@ __all__ = [
     "Scheme",
     "algorithm1_evaluations",
     "aoi",
+    "at_bound",
     "best_utilities",
     "build_contract",
     "choose_item",
@@ -81,6 +85,8 @@ __all__ = [
     "feasibility",
     "largest_relative_second_difference",
     "latency",
+    "log_cost",
+    "log_log_slope",
     "objective_by_type",
     "optimal_rewards",
     "performance_at",
@@ -88,6 +94,7 @@ __all__ = [
     "performance_slope_in_alpha",
     "printed_aoi",
     "printed_aoi_factor",
+    "printed_latency",
     "printed_latency_excess",
     "satisfaction",
     "satisfaction_by_type",

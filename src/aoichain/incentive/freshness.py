@@ -38,11 +38,13 @@ __all__ = [
     "FORMULAS",
     "Formulas",
     "aoi",
+    "at_bound",
     "collection_slots",
     "cycle",
     "latency",
     "printed_aoi",
     "printed_aoi_factor",
+    "printed_latency",
     "printed_latency_excess",
 ]
 
@@ -97,6 +99,33 @@ def collection_slots(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
         ``c`` in slots (not rounded: the contract solvers relax ``c`` to a real number).
     """
     return np.asarray(np.asarray(theta, dtype=np.float64) / t - a, dtype=np.float64)
+
+
+def at_bound(
+    c: ArrayLike, *, c_min: float, c_max: float | None, rtol: float = 1e-9
+) -> NDArray[np.int8]:
+    """Which collection phases sit at a bound: ``+1`` at ``c_max``, ``-1`` at ``c_min``, else 0.
+
+    Parameters
+    ----------
+    c : array_like
+        Collection slots (e.g. a contract's ``c``).
+    c_min : float
+        Shortest allowed collection phase, slots.
+    c_max : float or None
+        Longest allowed collection phase, slots (``None``: no upper bound).
+    rtol : float
+        Relative tolerance of "at".
+
+    Returns
+    -------
+    ndarray of int8
+        Same shape as ``c``.
+    """
+    ca = np.asarray(c, dtype=np.float64)
+    low = np.isclose(ca, c_min, rtol=rtol, atol=0.0)
+    high = np.isclose(ca, c_max, rtol=rtol, atol=0.0) if c_max is not None else np.zeros_like(low)
+    return np.asarray(np.where(high, 1, np.where(low, -1, 0)), dtype=np.int8)
 
 
 def aoi(theta: ArrayLike, *, t: float, a: float, formulas: Formulas = "paper") -> FloatArray:
@@ -181,6 +210,26 @@ def printed_aoi(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
     x = th - a * t
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(t * th / x + t * t * (a * a - a) / (2.0 * x), dtype=np.float64)
+
+
+def printed_latency(theta: ArrayLike, *, t: float, a: float) -> FloatArray:
+    """Eq. (4) exactly as printed, for any cycle: no domain check.
+
+    ``(theta-at)^3/(2 t theta) + 3 (theta-at)^2/(2 theta) + a t^2/theta``.
+    Equal to ``latency(..., formulas="paper")`` for ``theta > a t``; unlike it,
+    this also evaluates the printed expression for ``0 < theta < a t`` (the
+    case the paper's text names, erratum 3 of the SPEC), where it is negative
+    for some cycles once ``a >= 4`` (``c^3 + 3 c^2 + 2 a < 0`` for ``c = -a``).
+
+    Returns
+    -------
+    ndarray
+        Seconds.
+    """
+    th = np.asarray(theta, dtype=np.float64)
+    x = th - a * t
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.asarray((x * x * x / t + 3.0 * x * x + 2.0 * a * t * t) / (2.0 * th))
 
 
 def printed_latency_excess(c: ArrayLike, *, t: float, a: ArrayLike) -> FloatArray:

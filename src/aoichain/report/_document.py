@@ -29,7 +29,7 @@ __all__ = [
     "csv_text",
 ]
 
-CalloutKind = Literal["holds", "partly", "fails", "info"]
+CalloutKind = Literal["holds", "partly", "fails", "not decidable", "info"]
 
 
 def csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -121,7 +121,13 @@ class Document:
         return _PAGE.format(title=html.escape(self.title), body=body)
 
 
-_BADGE = {"holds": "HOLDS", "partly": "PARTLY HOLDS", "fails": "FAILS", "info": "NOTE"}
+_BADGE = {
+    "holds": "HOLDS",
+    "partly": "PARTLY HOLDS",
+    "fails": "FAILS",
+    "not decidable": "NOT DECIDABLE",
+    "info": "NOTE",
+}
 
 
 def _markdown(block: Block) -> list[str]:
@@ -193,7 +199,7 @@ def _html(block: Block) -> str:
         )
     body = "".join(f"<p>{_inline(text)}</p>" for text in block.body)
     return (
-        f'<div class="callout {block.kind}"><p class="title"><span class="badge">'
+        f'<div class="callout {block.kind.replace(" ", "-")}"><p class="title"><span class="badge">'
         f"{_BADGE[block.kind]}</span> {_inline(block.title)}</p>{body}</div>"
     )
 
@@ -227,6 +233,7 @@ figcaption {{ font-size: .9rem; color: #555; }}
 .holds {{ border-color: #1a7f37; }} .holds .badge {{ background: #1a7f37; }}
 .partly {{ border-color: #b7791f; }} .partly .badge {{ background: #b7791f; }}
 .fails {{ border-color: #c62828; }} .fails .badge {{ background: #c62828; }}
+.not-decidable {{ border-color: #6a5acd; }} .not-decidable .badge {{ background: #6a5acd; }}
 .info {{ border-color: #3b6fb6; }} .info .badge {{ background: #3b6fb6; }}
 </style>
 </head>

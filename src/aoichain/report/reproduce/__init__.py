@@ -26,15 +26,18 @@ One module per job, each importing only those above it:
 ``fig2_claims``, ``fig3_claims``, ``fig4_claims``, ``errata_claims``
     The claims of each figure (Fig. 4's with the figures' consistency), and
     the SPEC's errata with the paper's concavity remark.
+``magnitudes``
+    The paper's axis ranges against a run's values (which forms fit).
 ``compute``
-    :func:`compute`: the numbers and every claim, as a :class:`Reproduction`.
+    :func:`compute`: the numbers and every claim, as a :class:`Reproduction`,
+    with the same under the other bound on c (:class:`Variant`).
 ``figures``, ``document``
     PNG and CSV per figure; the report as a document.
 ``writing``
     :func:`write_outputs`, :func:`reproduce` and :func:`claims_json`.
 """
 
-from aoichain.report.reproduce.compute import Reproduction, compute
+from aoichain.report.reproduce.compute import Reproduction, Variant, compute
 from aoichain.report.reproduce.config import (
     FIGURES,
     FORMULA_SETS,
@@ -74,6 +77,7 @@ __all__ = [
     "Reproduction",
     "SimulationCheck",
     "StepFn",
+    "Variant",
     "Verdict",
     "build_document",
     "claims_json",

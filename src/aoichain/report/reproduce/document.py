@@ -21,9 +21,11 @@ from aoichain.report._document import (
     Table,
 )
 from aoichain.report.reproduce.compute import Reproduction
-from aoichain.report.reproduce.config import PAPER_AXES, PAPER_REF, SCHEMES, FloatArray
+from aoichain.report.reproduce.config import PAPER_REF, SCHEMES, TABLE_I_MAX_SLOTS
 from aoichain.report.reproduce.figures import Artifact
-from aoichain.report.reproduce.verdicts import Claim, fmt, ids_text, seq_text
+from aoichain.report.reproduce.magnitudes import forms_sentence, magnitude_table
+from aoichain.report.reproduce.numbers import FormulaRun
+from aoichain.report.reproduce.verdicts import VERDICT_KINDS, Claim, fmt, ids_text, seq_text
 
 SETTING_NOTES: tuple[tuple[str, str, str], ...] = (
     ("t", "2 s", "Table I"),
@@ -34,6 +36,41 @@ SETTING_NOTES: tuple[tuple[str, str, str], ...] = (
     ("c", "[1, 15] slots", "Table I"),
     ("a", "[1, 15] slots", "Table I"),
 )
+
+
+def _columns(rep: Reproduction) -> dict[str, FormulaRun]:
+    """This run's and the variant's formula runs, named ``paper forms, c ≤ 15`` and so on."""
+    out = {f"{forms} forms, {rep.label}": run for forms, run in rep.runs.items()}
+    out |= {f"{forms} forms, {rep.variant.label}": run for forms, run in rep.variant.runs.items()}
+    return out
+
+
+def _bound_note(rep: Reproduction) -> str:
+    """Why the continuous figures are (or are not) bounded, with the unbounded optima's c."""
+    free = rep.runs if rep.config.c_max is None else rep.variant.runs
+    parts = []
+    for forms, run in free.items():
+        ca = run.contracts["CA"]
+        above = int(np.sum(ca.c > TABLE_I_MAX_SLOTS))
+        parts.append(
+            f"{forms} forms: c = {fmt(float(np.min(ca.c)))} .. {fmt(float(np.max(ca.c)))} "
+            f"slots, {above} of {ca.c.size} types above {TABLE_I_MAX_SLOTS}"
+        )
+    head = (
+        "**no bound on c** for the continuous figures"
+        if rep.config.c_max is None
+        else f"**c ≤ {rep.config.c_max:g}** for the continuous figures (`--c-max`)"
+    )
+    return (
+        f"{head}. Table I lists c in [1, {TABLE_I_MAX_SLOTS}] among the simulation parameters, "
+        "but the model of Secs. III-IV has no such bound (Algorithm 1 itself searches f down to "
+        "f_min = 1e-5 Hz, cycles of up to 100,000 s); where the bound binds, it rather than the "
+        "model decides a comparison. The unbounded CA optimum at the default market has "
+        + "; ".join(parts)
+        + f". Each claim's verdict under {rep.variant.label} is shown beside it where it differs, "
+        "and a comparison that a bound decides (e.g. two schemes tying because every type sits "
+        "at the bound) is 'not decidable', not a failure."
+    )
 
 
 def _setting_blocks(rep: Reproduction) -> list[Block]:
@@ -47,7 +84,13 @@ def _setting_blocks(rep: Reproduction) -> list[Block]:
         ["max tolerant AoI K", f"{market.K:g} s", "Table I"],
         ["max tolerant latency H", f"{market.H:g} s", "Table I"],
         ["workers M", f"{market.workers}", "Sec. V"],
-        ["collection slots c", f"[{market.c_min:g}, {market.c_max:g}]", "Table I"],
+        [
+            "collection slots c",
+            f"[{market.c_min:g}, {market.c_max:g}]"
+            if market.c_max is not None
+            else f"≥ {market.c_min:g}, no upper bound",
+            f"Table I gives [1, {TABLE_I_MAX_SLOTS}]; {rep.variant.label} reported beside",
+        ],
         [
             "idle slots a",
             f"{config.a} (Figs. 2, 4); {ids_text(config.a_values)} (Fig. 3)",
@@ -74,6 +117,13 @@ def _setting_blocks(rep: Reproduction) -> list[Block]:
         ["solver", f"{config.method}", "exact = the engine's exact optimum (not grid-limited)"],
         ["simulation horizon", f"{config.sim_slots:,} slots per (a, c)", "ours"],
     ]
+    a_lo, a_hi = min(config.a_values), max(config.a_values)
+    middle = (a_lo + a_hi) / 2
+    where_a = (
+        f"the middle of Fig. 3's range {a_lo}..{a_hi}"
+        if config.a == middle
+        else f"inside Fig. 3's range {a_lo}..{a_hi}, whose middle is {middle:g}"
+    )
     why = [
         "**gamma, not delta, is uniform.** Sec. V says 'the type-n follows the uniform "
         "distribution in [0.001, 0.01]'; the paper's types are gamma_n = 1/delta_n "
@@ -84,11 +134,12 @@ def _setting_blocks(rep: Reproduction) -> list[Block]:
         "paper suggests unequal probabilities.",
         "**alpha = 0.5** for Figs. 2 and 3 (no value is given; 0.5 weighs AoI and latency "
         "equally and lies inside Fig. 4's range 0.2..0.8).",
-        "**a = 5** for Figs. 2 and 4 (no value is given; it is the middle of Fig. 3's range).",
+        f"**a = {config.a}** for Figs. 2 and 4 (no value is given; it is {where_a}).",
         "**natural log**: the paper writes 'log' without a base; the SPEC fixes ln.",
-        "**both closed forms**: the paper's eqs. (4)-(5) as printed are what its figures used; "
-        "the corrected ones are what the slot rules it states really average to (see the errata "
-        "below). Each claim is judged under each.",
+        _bound_note(rep),
+        "**both closed forms**: "
+        + forms_sentence(_columns(rep))
+        + " Each claim is judged under each.",
     ]
     return [
         Heading("The setting, and why"),
@@ -97,67 +148,41 @@ def _setting_blocks(rep: Reproduction) -> list[Block]:
     ]
 
 
-def _claim_block(claim: Claim) -> Callout:
+def _claim_block(rep: Reproduction, claim: Claim) -> Callout:
+    """A claim, its verdict per formula set, and the variant's where it differs."""
     body = []
     for verdict in claim.verdicts:
         who = f"**{verdict.formulas} forms** — " if verdict.formulas else ""
         body.append(f"{who}{verdict.kind.upper()}: {verdict.evidence}")
+    other = rep.variant.claim(claim.id)
+    for verdict in other.verdicts if other else ():
+        if verdict.kind != claim.verdict_for(verdict.formulas).kind:
+            who = f"{verdict.formulas} forms, " if verdict.formulas else ""
+            head = f"**{who}{rep.variant.label}**"
+            body.append(f"{head} — {verdict.kind.upper()}: {verdict.evidence}")
     return Callout(claim.kind, f"{claim.statement} ({claim.source}; `{claim.id}`)", body)
 
 
 def _summary_table(rep: Reproduction) -> Table:
+    """Every claim's verdict per formula set, under this run's bound and the variant's."""
     sets = list(rep.runs)
-    header = ["claim", "source", *(f"{s} forms" for s in sets)]
+    header = ["claim", "source", *(f"{s} forms, {rep.label}" for s in sets)]
+    header += [f"{s} forms, {rep.variant.label}" for s in sets]
     rows = []
     for claim in rep.claims:
+        other = rep.variant.claim(claim.id)
         cells: list[str] = []
-        for forms in sets:
-            try:
-                cells.append(claim.verdict_for(forms).kind)
-            except KeyError:
-                cells.append("-")
+        for source in (claim, other):
+            for forms in sets:
+                if source is None:
+                    cells.append("(same)")
+                    continue
+                try:
+                    cells.append(source.verdict_for(forms).kind)
+                except KeyError:
+                    cells.append("-")
         rows.append([f"`{claim.id}`", claim.source, *cells])
     return Table(header, rows)
-
-
-def _magnitude_table(rep: Reproduction) -> Table:
-    def span(values: FloatArray) -> str:
-        return f"{fmt(float(np.min(values)))} .. {fmt(float(np.max(values)))}"
-
-    def inside(values: FloatArray, axis: tuple[float, float]) -> str:
-        lo, hi = axis
-        ok = np.all((values >= lo - 1e-12) & (values <= hi + 1e-12))
-        return "yes" if ok else "no"
-
-    quantities = (
-        ("Fig. 2 utility (types 1..N, all items)", "fig2", lambda r: r.utility),
-        (
-            "Fig. 3a SP utility (CA, CC, CS)",
-            "fig3a",
-            lambda r: np.concatenate(list(r.sp_by_a.values())),
-        ),
-        (
-            "Fig. 3b workers' utility (CA, CC, CS)",
-            "fig3b",
-            lambda r: np.concatenate(list(r.workers_by_a.values())),
-        ),
-        ("Fig. 4a update frequency f (Hz)", "fig4a", lambda r: r.by_alpha["f"]),
-        ("Fig. 4b reward", "fig4b", lambda r: r.by_alpha["reward"]),
-        ("Fig. 4c SP utility per type", "fig4c", lambda r: r.by_alpha["sp_utility"]),
-        ("Fig. 4d worker utility", "fig4d", lambda r: r.by_alpha["worker_utility"]),
-    )
-    header = ["quantity", "paper's axis"]
-    for forms in rep.runs:
-        header += [f"this run ({forms})", "within axis"]
-    rows = []
-    for label, key, pick in quantities:
-        axis = PAPER_AXES[key]
-        row = [label, f"{fmt(axis[0])} .. {fmt(axis[1])}"]
-        for run in rep.runs.values():
-            values = np.asarray(pick(run), dtype=float)
-            row += [span(values), inside(values, axis)]
-        rows.append(row)
-    return Table(header, rows, caption="Magnitudes: the paper's axis ranges against this run")
 
 
 def _simulation_table(rep: Reproduction) -> Table:
@@ -201,7 +226,7 @@ def _checks_blocks(rep: Reproduction) -> list[Block]:
         ca, cc, cs = (run.contracts[s] for s in SCHEMES)
         feas = ca.feasibility
         identity_gap = (cc.sp_utility_total - cs.sp_utility_total) - cs.workers_utility
-        free = run.unbounded
+        other = rep.variant.runs[forms].contracts["CA"]
         rows.append(
             [
                 forms,
@@ -213,20 +238,22 @@ def _checks_blocks(rep: Reproduction) -> list[Block]:
                 fmt(ca.sp_utility_total),
                 f"{fmt(run.integer.sp_utility_total)} (c = "
                 f"{ids_text(np.unique(np.round(run.integer.c, 9)))})",
-                f"{fmt(free.sp_utility_total)} (c = {fmt(float(np.min(free.c)))} .. "
-                f"{fmt(float(np.max(free.c)))})",
+                f"{fmt(other.sp_utility_total)} (c = {fmt(float(np.min(other.c)))} .. "
+                f"{fmt(float(np.max(other.c)))})",
             ]
         )
-        at_bound = int(np.sum(np.isclose(ca.c, rep.config.c_max, rtol=1e-9)))
-        if at_bound:
-            notes.append(
-                f"Under the {forms} forms, {at_bound} of {ca.c.size} types sit at the bound "
-                f"c = {rep.config.c_max:g} slots of Table I in the default CA contract; without "
-                f"it their collection phases would be {fmt(float(np.min(free.c)))} .. "
-                f"{fmt(float(np.max(free.c)))} slots and the SP's utility "
-                f"{fmt(free.sp_utility_total)} instead of {fmt(ca.sp_utility_total)}. Claims "
-                "that compare schemes are then decided by the bound, not by the model."
-            )
+        for bounded, free, label in ((ca, other, rep.label), (other, ca, rep.variant.label)):
+            c_max = bounded.market.c_max
+            pinned = int(np.sum(np.isclose(bounded.c, c_max, rtol=1e-9))) if c_max else 0
+            if pinned:
+                notes.append(
+                    f"Under the {forms} forms with {label}, {pinned} of {bounded.c.size} types "
+                    f"sit at the bound c = {c_max:g} slots in the default CA contract; without "
+                    f"it their collection phases would be {fmt(float(np.min(free.c)))} .. "
+                    f"{fmt(float(np.max(free.c)))} slots and the SP's utility "
+                    f"{fmt(free.sp_utility_total)} instead of {fmt(bounded.sp_utility_total)}. "
+                    "A comparison of schemes that the bound makes equal is not decidable there."
+                )
     return [
         Heading("Checks of the engine", 3),
         Table(
@@ -237,13 +264,14 @@ def _checks_blocks(rep: Reproduction) -> list[Block]:
                 "max IC violation",
                 "U_s(CC) − U_s(CS) − workers(CS)",
                 "CA's c (slots)",
-                "U_s (continuous c)",
+                f"U_s (continuous c, {rep.label})",
                 "U_s (whole slots)",
-                "U_s without c ≤ c_max",
+                f"U_s ({rep.variant.label})",
             ],
             rows,
             caption=f"Default market (a = {rep.config.a}, alpha = {rep.config.alpha:g}), CA "
-            "unless stated; the identity column should be 0 (same f under CC and CS).",
+            "unless stated; the identity column should be 0 (same f under CC and CS). Whole "
+            f"slots: c in 1..{rep.config.c_max or TABLE_I_MAX_SLOTS:g}.",
         ),
         *[Paragraph(note) for note in notes],
     ]
@@ -252,11 +280,12 @@ def _checks_blocks(rep: Reproduction) -> list[Block]:
 def build_document(rep: Reproduction, artifacts: dict[str, Artifact]) -> Document:
     """The reproduction report as a :class:`Document` (rendered to Markdown and HTML)."""
     config = rep.config
-    counts = {k: sum(c.kind == k for c in rep.claims) for k in ("holds", "partly", "fails")}
+    counts = {k: sum(c.kind == k for c in rep.claims) for k in VERDICT_KINDS}
+    flag = f" --c-max {config.c_max:g}" if config.c_max is not None else ""
     by_id = {c.id: c for c in rep.claims}
 
     def claims(prefix: str) -> list[Block]:
-        return [_claim_block(c) for c in rep.claims if c.id.startswith(prefix)]
+        return [_claim_block(rep, c) for c in rep.claims if c.id.startswith(prefix)]
 
     def figure(name: str) -> FigureBlock:
         art = artifacts[name]
@@ -269,10 +298,12 @@ def build_document(rep: Reproduction, artifacts: dict[str, Artifact]) -> Documen
             "section and every erratum of the SPEC judged by code from the numbers of this run."
         ),
         Paragraph(
-            f"Command: `aoichain reproduce --formulas {config.formulas}`. Closed forms: "
-            f"{', '.join(f'`{s}`' for s in config.formula_sets)}. Computed in "
-            f"{rep.seconds:.1f} s. Verdicts: {counts['holds']} hold, {counts['partly']} hold "
-            f"partly (or under one set of closed forms only), {counts['fails']} fail."
+            f"Command: `aoichain reproduce --formulas {config.formulas}{flag}`. Closed forms: "
+            f"{', '.join(f'`{s}`' for s in config.formula_sets)}; {rep.label} (the verdicts "
+            f"under {rep.variant.label} are shown beside). Computed in {rep.seconds:.1f} s. "
+            f"Verdicts: {counts['holds']} hold, {counts['partly']} hold partly (or under one set "
+            f"of closed forms only), {counts['fails']} fail, {counts['not decidable']} are not "
+            "decidable (a bound on c decides them)."
         ),
         Heading("Summary"),
         _summary_table(rep),
@@ -291,7 +322,7 @@ def build_document(rep: Reproduction, artifacts: dict[str, Artifact]) -> Documen
         figure("4d"),
         *claims("fig4."),
         Heading("Do the paper's figures agree with each other?"),
-        _magnitude_table(rep),
+        magnitude_table(_columns(rep)),
         *claims("consistency."),
         Heading("Closed forms against the slot-by-slot simulation"),
         Paragraph(
@@ -301,7 +332,7 @@ def build_document(rep: Reproduction, artifacts: dict[str, Artifact]) -> Documen
         ),
         figure("sim"),
         _simulation_table(rep),
-        *[_claim_block(by_id[i]) for i in ("simulation.corrected-forms-match",)],
+        *[_claim_block(rep, by_id[i]) for i in ("simulation.corrected-forms-match",)],
         *claims("erratum"),
         *_checks_blocks(rep),
         Heading("Files"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from aoichain.incentive import collection_slots
+from aoichain.incentive import at_bound
 from aoichain.report.reproduce.config import SCHEMES, FloatArray
 from aoichain.report.reproduce.numbers import FormulaRun
 from aoichain.report.reproduce.verdicts import (
@@ -13,6 +13,7 @@ from aoichain.report.reproduce.verdicts import (
     Verdict,
     compare,
     fmt,
+    judge,
     kind_by_count,
     monotone,
     seq_text,
@@ -28,23 +29,57 @@ def _series_text(name: str, a_values: FloatArray, y: FloatArray) -> str:
     )
 
 
-def _pinned_text(run: FormulaRun, mask: NDArray[np.bool_]) -> str:
-    """Why CA and CS coincide: both put every type at a bound of c."""
-    if not mask.any():
+def bound_tie(run: FormulaRun, x: str, y: str) -> NDArray[np.bool_]:
+    """Per value of ``a``: do ``x`` and ``y`` offer one menu with every type at a bound of c?
+
+    Then their utilities tie because the bound binds for every type, not
+    because the model makes them equal: a comparison of the two there is
+    decided by the bound.
+    """
+    market = run.market
+    c_x, c_y = run.c_by_a[x], run.c_by_a[y]
+    side_x = at_bound(c_x, c_min=market.c_min, c_max=market.c_max)
+    side_y = at_bound(c_y, c_min=market.c_min, c_max=market.c_max)
+    return np.asarray(np.all((side_x != 0) & (side_x == side_y), axis=1), dtype=bool)
+
+
+def _outcomes(
+    run: FormulaRun, values: dict[str, FloatArray], pairs: tuple[tuple[str, str], ...]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per value of ``a``: does every ``x > y`` of ``pairs`` hold, and if not, did a bound decide?
+
+    A value of ``a`` is bound-decided when every pair that does not come out
+    ``x > y`` there is a tie of two menus pinned at a bound (:func:`bound_tie`).
+    """
+    ok = np.ones(run.a_values.size, dtype=bool)
+    bound = np.ones(run.a_values.size, dtype=bool)
+    for x, y in pairs:
+        order = compare(values[x], values[y])
+        ok &= order > 0
+        bound &= (order > 0) | ((order == 0) & bound_tie(run, x, y))
+    return ok, bound & ~ok
+
+
+def _pinned_text(run: FormulaRun, x: str, y: str, ties: NDArray[np.bool_]) -> str:
+    """Why ``x`` and ``y`` tie where they do: the same menu, and whether a bound of c binds."""
+    if not ties.any():
         return ""
-    c_ca, c_cs = run.c_by_a["CA"][mask], run.c_by_a["CS"][mask]
-    hi = run.market.theta_bounds[1]
-    c_min = float(run.market.c_min)
-    c_max = float(collection_slots(hi, t=run.market.t, a=run.market.a))
-    same = float(np.max(np.abs(run.f_by_a["CA"][mask] - run.f_by_a["CS"][mask])))
-    bound = ""
-    if np.allclose(c_ca, c_max) and np.allclose(c_cs, c_max):
-        bound = f" (every type at the bound c = c_max = {c_max:g} slots)"
-    elif np.allclose(c_ca, c_min) and np.allclose(c_cs, c_min):
-        bound = f" (every type at the bound c = c_min = {c_min:g} slots)"
+    same = float(np.max(np.abs(run.f_by_a[x][ties] - run.f_by_a[y][ties])))
+    pinned = bound_tie(run, x, y)[ties]
+    market = run.market
+    side = at_bound(run.c_by_a[x][ties], c_min=market.c_min, c_max=market.c_max)
+    text = f" Where they tie, both schemes choose the same frequencies (max |Δf| = {fmt(same)} Hz)"
+    if not pinned.all():
+        return text + "."
+    if np.all(side > 0):
+        where = f"c = c_max = {market.c_max:g} slots"
+    elif np.all(side < 0):
+        where = f"c = c_min = {market.c_min:g} slots"
+    else:
+        where = f"c = c_min or c_max ({market.c_min:g} or {market.c_max:g} slots)"
     return (
-        " Where they tie, both schemes choose the same frequencies "
-        f"(max |Δf| = {fmt(same)} Hz){bound}."
+        text + f", every type at the bound {where}: the bound, not the model, decides these "
+        f"{int(ties.sum())} values of a, so they count as not decidable."
     )
 
 
@@ -90,10 +125,10 @@ def fig3_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
             )
         )
 
-        above = (compare(sp["CC"], sp["CA"]) > 0) & (compare(sp["CC"], sp["CS"]) > 0)
+        above, pinned = _outcomes(run, sp, (("CC", "CA"), ("CC", "CS")))
         cc_best.append(
             Verdict(
-                kind_by_count(int(above.sum()), total),
+                judge(int(above.sum()), int(pinned.sum()), total),
                 f"CC > CA and CC > CS at {int(above.sum())} of {total} values of a; "
                 f"smallest lead of CC over CA: {fmt(float(np.min(sp['CC'] - sp['CA'])))}.",
                 {
@@ -115,33 +150,35 @@ def fig3_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
         )
         order = compare(sp["CA"], sp["CS"])
         ties = order == 0
+        better, pinned = _outcomes(run, sp, (("CA", "CS"),))
         ca_cs.append(
             Verdict(
-                kind_by_count(int((order > 0).sum()), total),
+                judge(int(better.sum()), int(pinned.sum()), total),
                 f"CA > CS at {int((order > 0).sum())} of {total} values of a, equal at "
                 f"{int(ties.sum())}, lower at {int((order < 0).sum())}; CA − CS ranges "
                 f"{fmt(float(np.min(sp['CA'] - sp['CS'])))} .. "
-                f"{fmt(float(np.max(sp['CA'] - sp['CS'])))}." + _pinned_text(run, ties),
-                {"ca_minus_cs": (sp["CA"] - sp["CS"]).tolist()},
+                f"{fmt(float(np.max(sp['CA'] - sp['CS'])))}." + _pinned_text(run, "CA", "CS", ties),
+                {"ca_minus_cs": (sp["CA"] - sp["CS"]).tolist(), "bound_decided": pinned.tolist()},
                 forms,
             )
         )
-        best = (compare(wk["CS"], wk["CA"]) > 0) & (compare(wk["CS"], wk["CC"]) > 0)
+        best, pinned = _outcomes(run, wk, (("CS", "CA"), ("CS", "CC")))
         ties_w = compare(wk["CS"], wk["CA"]) == 0
         cs_best.append(
             Verdict(
-                kind_by_count(int(best.sum()), total),
+                judge(int(best.sum()), int(pinned.sum()), total),
                 f"CS > CA and CS > CC (workers) at {int(best.sum())} of {total} values of a; "
                 f"CS − CA ranges {fmt(float(np.min(wk['CS'] - wk['CA'])))} .. "
-                f"{fmt(float(np.max(wk['CS'] - wk['CA'])))}." + _pinned_text(run, ties_w),
-                {"cs_minus_ca": (wk["CS"] - wk["CA"]).tolist()},
+                f"{fmt(float(np.max(wk['CS'] - wk['CA'])))}."
+                + _pinned_text(run, "CS", "CA", ties_w),
+                {"cs_minus_ca": (wk["CS"] - wk["CA"]).tolist(), "bound_decided": pinned.tolist()},
                 forms,
             )
         )
-        better = compare(wk["CA"], wk["CC"]) > 0
+        better, pinned = _outcomes(run, wk, (("CA", "CC"),))
         ca_cc.append(
             Verdict(
-                kind_by_count(int(better.sum()), total),
+                judge(int(better.sum()), int(pinned.sum()), total),
                 f"CA > CC (workers) at {int(better.sum())} of {total} values of a; workers' "
                 f"utility under CA: {seq_text(wk['CA'])}.",
                 {"workers_ca": wk["CA"].tolist(), "workers_cc": wk["CC"].tolist()},

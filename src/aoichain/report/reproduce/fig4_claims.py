@@ -9,48 +9,84 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from aoichain.incentive import cycle, performance_slope_in_alpha
+from aoichain.incentive import at_bound, cycle, performance_slope_in_alpha
 from aoichain.report.reproduce.config import (
     PAPER_AXES,
     TABLE_I_MAX_SLOTS,
     FloatArray,
     ReproduceConfig,
+    bound_label,
 )
+from aoichain.report.reproduce.magnitudes import share_inside, sp_per_worker
 from aoichain.report.reproduce.numbers import FormulaRun
 from aoichain.report.reproduce.verdicts import (
     Claim,
     Verdict,
     VerdictKind,
+    compare,
     fmt,
     ids_text,
-    kind_by_count,
+    judge,
     monotone,
     seq_text,
 )
 
 
 def _per_type_trend(
-    values: FloatArray, label: str, unit: str
+    values: FloatArray, label: str, unit: str, pinned: NDArray[np.bool_] | None = None
 ) -> tuple[VerdictKind, str, dict[str, Any]]:
-    """Does ``values`` (alphas x types) increase with alpha for every type?"""
+    """Does ``values`` (alphas x types) increase with alpha for every type?
+
+    A type agrees when every step from one alpha to the next rises. ``pinned``
+    (alphas - 1 x types) marks the steps at which the type's collection phase
+    sits at the same bound of c at both ends: a step that stays equal there is
+    decided by the bound. A type with a step that falls, or stays equal where
+    no bound binds, goes against the claim; one whose only non-rising steps
+    are bound-decided is not decidable (:func:`judge`).
+    """
     n = values.shape[1]
+    steps = compare(values[1:], values[:-1])
+    held = np.zeros(steps.shape, dtype=bool) if pinned is None else pinned
+    bound_step = held & (steps == 0)
+    against = np.any((steps < 0) | ((steps == 0) & ~held), axis=0)
+    bound = ~against & np.any(bound_step, axis=0)
+    up = ~against & ~bound
     shapes = [monotone(values[:, k]) for k in range(n)]
-    up = sum(s in ("increasing", "non-decreasing") for s in shapes)
+    rises = sum(s in ("increasing", "non-decreasing") for s in shapes)
     down = sum(s in ("decreasing", "non-increasing") for s in shapes)
     flat = sum(s == "constant" for s in shapes)
-    mixed = n - up - down - flat
-    kind = kind_by_count(up, n)
+    mixed = n - rises - down - flat
+    kind = judge(int(up.sum()), int(bound.sum()), n)
     first, last = values[0], values[-1]
     text = (
-        f"As alpha goes from the first to the last value, {label} rises for {up} of {n} types, "
+        f"As alpha goes from the first to the last value, {label} rises for {rises} of {n} types, "
         f"falls for {down}, stays constant for {flat}"
         + (f", goes both ways for {mixed}" if mixed else "")
         + f"; type 1: {fmt(first[0])} → {fmt(last[0])}{unit}, type {n}: {fmt(first[-1])} → "
         f"{fmt(last[-1])}{unit}."
     )
-    numbers = {"shapes": shapes, "first_alpha": first.tolist(), "last_alpha": last.tolist()}
+    bound_types = [int(k) + 1 for k in np.flatnonzero(bound)]
+    if bound_types:
+        text += (
+            f" Type(s) {ids_text(bound_types)} stop rising only where their collection phase "
+            "sits at the same bound of c at neighbouring alphas: the bound, not the model, "
+            "decides those types, so they count as not decidable."
+        )
+    numbers = {
+        "shapes": shapes,
+        "bound_decided_types": bound_types,
+        "first_alpha": first.tolist(),
+        "last_alpha": last.tolist(),
+    }
     return kind, text, numbers
+
+
+def _pinned_steps(run: FormulaRun) -> NDArray[np.bool_]:
+    """Steps between neighbouring alphas at which a type's c sits at the same bound at both ends."""
+    side = at_bound(run.by_alpha["c"], c_min=run.market.c_min, c_max=run.market.c_max)
+    return np.asarray((side[1:] != 0) & (side[1:] == side[:-1]), dtype=bool)
 
 
 def fig4_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
@@ -63,15 +99,16 @@ def fig4_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
     linear: list[Verdict] = []
     for forms, run in runs.items():
         ba = run.by_alpha
+        pinned = _pinned_steps(run)
         for out, key, label, unit in (
             (f_up, "f", "the update frequency f", " Hz"),
             (r_up, "reward", "the reward", ""),
             (u_up, "worker_utility", "the worker's utility", ""),
             (phase_up, "c", "the update phase c", " slots"),
         ):
-            kind, text, numbers = _per_type_trend(ba[key], label, unit)
+            kind, text, numbers = _per_type_trend(ba[key], label, unit, pinned)
             if key == "c":
-                f_shape = _per_type_trend(ba["f"], "f", " Hz")[0]
+                f_shape = _per_type_trend(ba["f"], "f", " Hz", pinned)[0]
                 text += (
                     " At fixed a, f = 1/((c + a) t) falls when c rises, so a longer update phase "
                     "and more update cycles cannot both follow from a larger alpha"
@@ -80,7 +117,7 @@ def fig4_claims(runs: dict[str, FormulaRun]) -> list[Claim]:
             out.append(Verdict(kind, text, numbers, forms))
 
         total = ba["sp_total"]
-        per_type = _per_type_trend(ba["sp_utility"], "the SP utility from the type", "")
+        per_type = _per_type_trend(ba["sp_utility"], "the SP utility from the type", "", pinned)
         total_shape = monotone(total)
         kind_total: VerdictKind = (
             "holds"
@@ -180,7 +217,7 @@ def consistency_claims(config: ReproduceConfig, runs: dict[str, FormulaRun]) -> 
     market = any_run.market
     n_types = len(market.gammas)
     lo3, hi3 = PAPER_AXES["fig3a"]
-    hi4c = PAPER_AXES["fig4c"][1]
+    lo4c, hi4c = PAPER_AXES["fig4c"]
     bound = n_types * hi4c
     per_type_scale = market.workers * float(np.max(market.probs))
     verdicts = []
@@ -188,6 +225,8 @@ def consistency_claims(config: ReproduceConfig, runs: dict[str, FormulaRun]) -> 
         k = int(np.argmin(np.abs(run.alphas - config.alpha)))
         ours_sum = float(run.by_alpha["sp_utility"][k].sum())
         ours_total = float(run.contracts["CA"].sp_utility_total)
+        per_worker = sp_per_worker(run)
+        inside = share_inside(per_worker, (lo4c, hi4c))
         verdicts.append(
             Verdict(
                 "fails" if bound < lo3 else "holds",
@@ -195,17 +234,22 @@ def consistency_claims(config: ReproduceConfig, runs: dict[str, FormulaRun]) -> 
                 f"up to at most {bound:g}, while Fig. 3a puts the total in {lo3:g}..{hi3:g} at "
                 "every a. "
                 f"By eq. (13) the per-type utilities M·Q_n·(G_n − R_n) must add up to the total "
-                f"(in this run at a = {config.a}, alpha = {run.alphas[k]:g}: sum of Fig. 4c = "
+                f"(in this run at a = {config.a}, alpha = {run.alphas[k]:g}: their sum = "
                 f"{fmt(ours_sum)}, Fig. 3a's CA value = {fmt(ours_total)}). The figures agree "
                 f"only if Fig. 4c omits a factor of at least {lo3 / bound:.3g} "
                 f"(e.g. plots Q_n·(G_n − R_n), a factor M = {market.workers}); M·Q_n is "
-                f"{per_type_scale:g} here.",
+                f"{per_type_scale:g} here. This run's Q_n·(G_n − R_n) over Fig. 4's grid lie in "
+                f"{fmt(float(per_worker.min()))} .. {fmt(float(per_worker.max()))} "
+                f"({100 * inside:.0f} % inside Fig. 4c's axis), which is why this report's "
+                "Fig. 4c plots that scale.",
                 {
                     "fig4c_axis_max": hi4c,
                     "fig3a_axis": [lo3, hi3],
                     "max_sum_of_fig4c": bound,
                     "this_run_sum_fig4c": ours_sum,
                     "this_run_fig3a_ca": ours_total,
+                    "q_times_g_minus_r_range": [float(per_worker.min()), float(per_worker.max())],
+                    "q_times_g_minus_r_share_inside_axis": inside,
                 },
                 forms,
             )
@@ -219,13 +263,28 @@ def consistency_claims(config: ReproduceConfig, runs: dict[str, FormulaRun]) -> 
         tail = f"Fig. 4a's values cannot come from Table I's ranges at a = {config.a}."
     else:
         tail = f"Fig. 4a's axis is compatible with Table I's ranges at a = {config.a}."
+    ours = {
+        forms: (run.by_alpha["f"], share_inside(run.by_alpha["f"], PAPER_AXES["fig4a"]))
+        for forms, run in runs.items()
+    }
+    this_run = "; ".join(
+        f"{forms} forms {fmt(float(f.min()))} .. {fmt(float(f.max()))} Hz "
+        f"({100 * share:.0f} % inside the axis)"
+        for forms, (f, share) in ours.items()
+    )
     fig4a = Verdict(
         "fails" if f_floor > hi4a else "holds",
         f"Fig. 4a's axis stops at {hi4a:g} Hz, but with c ≤ {top} slots (Table I), "
         f"a = {config.a} and t = {market.t:g} s every cycle is at most {longest:g} s, so "
         f"f ≥ {fmt(f_floor)} Hz; even with a = {top} (Table I's largest), f ≥ "
-        f"{fmt(f_floor_any)} Hz. " + tail,
-        {"fig4a_axis_max": hi4a, "f_floor_at_a": f_floor, "f_floor_any_a": f_floor_any},
+        f"{fmt(f_floor_any)} Hz. " + tail + f" This run ({bound_label(market.c_max)}) gives "
+        f"CA frequencies over Fig. 4's grid of {this_run}.",
+        {
+            "fig4a_axis_max": hi4a,
+            "f_floor_at_a": f_floor,
+            "f_floor_any_a": f_floor_any,
+            "this_run_share_inside_axis": {forms: share for forms, (_, share) in ours.items()},
+        },
         None,
     )
     return [

@@ -2,8 +2,9 @@
 
 * :class:`FormulaRun`: the contracts of Figs. 2-4 under one set of closed forms;
 * :class:`SimulationCheck`: slot-by-slot averages against both closed forms;
-* :class:`ErrataNumbers`: Algorithm 1's cost, ``g`` at its ``f_min``, the
-  printed AoI where the paper's domain condition is reversed, and convexity.
+* :class:`ErrataNumbers`: Algorithm 1's measured time against its step
+  ``phi``, ``g`` at its ``f_min``, and the printed closed forms on both sides
+  of ``theta = a t``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from aoichain.incentive import (
     latency,
     performance_at,
     printed_aoi,
-    second_differences,
+    printed_latency,
     solve,
     utility_matrix,
 )
@@ -37,6 +38,7 @@ from aoichain.report.reproduce.config import (
     FormulaSet,
     ReproduceConfig,
     StepFn,
+    bound_label,
     paper_market,
 )
 
@@ -67,9 +69,11 @@ class FormulaRun:
         ``{"f", "c", "reward", "sp_utility", "worker_utility", "aoi", "latency":
         ndarray (len(alphas), N)}`` and ``"sp_total"`` (len(alphas),): CA contracts.
     integer : Contract
-        CA with whole collection slots (``method="integer"``) at the default market.
-    unbounded : Contract
-        CA at the default market without the ``c <= c_max`` bound of Table I.
+        CA with whole collection slots (``method="integer"``) at the default
+        market (``c in 1..c_max``, or ``1..15`` without a bound).
+
+    The bounds on ``c`` of every market solved are those of ``market``
+    (``c_min``, and ``c_max`` or none).
     """
 
     formulas: FormulaSet
@@ -84,7 +88,6 @@ class FormulaRun:
     alphas: FloatArray
     by_alpha: dict[str, FloatArray]
     integer: Contract
-    unbounded: Contract
 
 
 @dataclass(frozen=True)
@@ -105,17 +108,33 @@ class SimulationCheck:
 
 @dataclass(frozen=True)
 class ErrataNumbers:
-    """Numbers behind errata 3-5 (Algorithm 1 and the domain)."""
+    """Numbers behind errata 3-5 (the domain of eqs. 4-5, Algorithm 1).
+
+    Attributes
+    ----------
+    algorithm1 : dict
+        ``phi`` (Hz), ``seconds`` (the best of ``repeats`` timings of
+        Algorithm 1 at each ``phi``), ``grid_points`` (objective values it
+        computes), ``repeats``, ``n_types``, ``f_min``, ``f_max``, ``finite``,
+        ``sp_utility_algorithm1`` (at the smallest ``phi``), ``sp_utility_exact``.
+    g_at_fmin : dict
+        ``g`` at Algorithm 1's ``f_min`` per formula set.
+    domain : dict
+        ``{"below": {...}, "above": {...}}``: ``theta`` (s) on a grid in
+        ``(0, a t)`` and one in ``(a t, theta_max]``, with ``paper_aoi``,
+        ``paper_latency`` (eqs. 4-5 as printed) on both sides and
+        ``corrected_aoi``, ``corrected_latency`` above; plus ``a`` and ``t``.
+    """
 
     algorithm1: dict[str, Any]
     g_at_fmin: dict[str, float]
-    printed_aoi_below_at: float
-    convexity: dict[str, dict[str, float]]
+    domain: dict[str, Any]
 
 
 def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepFn) -> FormulaRun:
     """Solve the default market and the sweeps over ``a`` and alpha under ``formulas``."""
     market = paper_market(config, formulas)
+    name = f"{formulas}, {bound_label(config.c_max)}"
     n_types = len(market.gammas)
     bad = [n for n in config.fig2_types if not 1 <= n <= n_types]
     if bad:
@@ -129,8 +148,7 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
     ca = contracts["CA"]
     utility = np.asarray(utility_matrix(ca.gamma, ca.f, ca.reward), dtype=float)
     integer = solve(market, scheme="CA", method="integer")
-    unbounded = solve(paper_market(config, formulas, c_max=None), scheme="CA", method=config.method)
-    step(f"{formulas}: default contract and Fig. 2")
+    step(f"{name}: default contract and Fig. 2")
 
     a_values = np.asarray(config.a_values, dtype=float)
     sp: dict[str, FloatArray] = {s: np.empty(a_values.size) for s in SCHEMES}
@@ -145,7 +163,7 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
             workers[s][k] = contract.workers_utility
             f_by_a[s][k] = contract.f
             c_by_a[s][k] = contract.c
-        step(f"{formulas}: Fig. 3, a = {a}")
+        step(f"{name}: Fig. 3, a = {a}")
 
     alphas = np.asarray(config.alphas, dtype=float)
     keys = ("f", "c", "reward", "sp_utility", "worker_utility", "aoi", "latency")
@@ -160,7 +178,7 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
             by_alpha[key][k] = getattr(contract, key)
         by_alpha["sp_total"][k] = contract.sp_utility_total
         by_alpha["workers_total"][k] = contract.workers_utility
-        step(f"{formulas}: Fig. 4, alpha = {alpha:g}")
+        step(f"{name}: Fig. 4, alpha = {alpha:g}")
 
     return FormulaRun(
         formulas=formulas,
@@ -173,7 +191,6 @@ def solve_formula_set(config: ReproduceConfig, formulas: FormulaSet, step: StepF
         f_by_a=f_by_a,
         c_by_a=c_by_a,
         integer=integer,
-        unbounded=unbounded,
         alphas=alphas,
         by_alpha=by_alpha,
     )
@@ -224,45 +241,86 @@ def simulation_check(config: ReproduceConfig, t: float, step: StepFn) -> Simulat
     )
 
 
+#: Algorithm 1's grid steps (Hz) timed for erratum 4: 16 times finer from first to last, so
+#: that a cost linear in 1/phi grows 16-fold and a logarithmic one by about a third.
+ALGORITHM1_PHIS: tuple[float, ...] = (4e-6, 2e-6, 1e-6, 5e-7, 2.5e-7)
+_TIMING_REPEATS = 3
+
+
+def time_algorithm1(
+    market: Market, phis: tuple[float, ...] = ALGORITHM1_PHIS, repeats: int = _TIMING_REPEATS
+) -> tuple[list[float], Contract]:
+    """Seconds Algorithm 1 takes at each ``phi`` (best of ``repeats``), and its finest contract.
+
+    One untimed solve first, so that no timing includes warming up.
+    """
+    solve(market, scheme="CA", method="algorithm1", phi=phis[0])
+    seconds: list[float] = []
+    contract: Contract | None = None
+    for phi in phis:
+        best = np.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            contract = solve(market, scheme="CA", method="algorithm1", phi=phi)
+            best = min(best, time.perf_counter() - start)
+        seconds.append(float(best))
+    assert contract is not None
+    return seconds, contract
+
+
+#: Longest collection phase (slots) sampled for erratum 3: beyond every optimum of the
+#: report's runs (the largest, without a bound on c, is about 275 slots).
+DOMAIN_C_MAX = 300.0
+
+
+def domain_samples(market: Market, points: int = 2001) -> dict[str, Any]:
+    """Eqs. (4)-(5) as printed on both sides of ``theta = a t``; both forms above it.
+
+    Below: ``points`` cycles in ``(0, a t)``, where the paper's text places
+    "the case"; above: ``points`` cycles in ``(a t, (DOMAIN_C_MAX + a) t]``.
+    """
+    t, a = market.t, float(market.a)
+    at = a * t
+    below = np.linspace(at / points, at * (1 - 1 / points), points)
+    above = np.linspace(at + t / 100, float(cycle(DOMAIN_C_MAX, t=t, a=a)), points)
+    out: dict[str, Any] = {
+        "a": a,
+        "t": t,
+        "below": {
+            "theta": below,
+            "paper_aoi": printed_aoi(below, t=t, a=a),
+            "paper_latency": printed_latency(below, t=t, a=a),
+        },
+        "above": {"theta": above},
+    }
+    for forms in FORMULA_SETS:
+        out["above"][f"{forms}_aoi"] = aoi(above, t=t, a=a, formulas=forms)
+        out["above"][f"{forms}_latency"] = latency(above, t=t, a=a, formulas=forms)
+    return out
+
+
 def errata_numbers(config: ReproduceConfig, step: StepFn) -> ErrataNumbers:
-    """Time Algorithm 1, and measure what errata 3 and 5 and Sec. III-A's convexity need."""
-    # Erratum 4: Algorithm 1 scans a grid; time it at two step sizes.
+    """Time Algorithm 1 against its step, and sample what errata 3 and 5 need."""
     market = paper_market(config, "paper")
-    timings: dict[str, Any] = {"phi": [], "seconds": [], "grid_points": []}
-    alg: Contract | None = None
-    for phi in (1e-5, 1e-6):
-        start = time.perf_counter()
-        alg = solve(market, scheme="CA", method="algorithm1", phi=phi)
-        timings["seconds"].append(time.perf_counter() - start)
-        timings["phi"].append(phi)
-        timings["grid_points"].append(algorithm1_evaluations(market, phi))
-    assert alg is not None
+    seconds, alg = time_algorithm1(market)
     exact = solve(market, scheme="CA", method="exact")
-    timings["f_min"] = F_MIN
-    timings["f_max"] = market.f_bounds[1]
-    timings["n_types"] = len(market.gammas)
-    timings["finite"] = bool(np.all(np.isfinite(alg.f)) and np.isfinite(alg.sp_utility_total))
-    timings["sp_utility_algorithm1"] = float(alg.sp_utility_total)
-    timings["sp_utility_exact"] = float(exact.sp_utility_total)
+    timings: dict[str, Any] = {
+        "phi": list(ALGORITHM1_PHIS),
+        "seconds": seconds,
+        "repeats": _TIMING_REPEATS,
+        "grid_points": [algorithm1_evaluations(market, phi) for phi in ALGORITHM1_PHIS],
+        "f_min": F_MIN,
+        "f_max": market.f_bounds[1],
+        "n_types": len(market.gammas),
+        "finite": bool(np.all(np.isfinite(alg.f)) and np.isfinite(alg.sp_utility_total)),
+        "sp_utility_algorithm1": float(alg.sp_utility_total),
+        "sp_utility_exact": float(exact.sp_utility_total),
+    }
 
     # Erratum 5: g at Algorithm 1's f_min, per formula set, at the default alpha.
     g_at_fmin: dict[str, float] = {}
     for forms in FORMULA_SETS:
         g_at_fmin[forms] = float(performance_at(paper_market(config, forms), F_MIN))
 
-    # Erratum 3: the printed eq. (5), evaluated where the engine refuses to (theta = a t / 2).
-    t, a = market.t, float(market.a)
-    printed = printed_aoi(a * t / 2, t=t, a=a)
-
-    # Sec. III-A: convexity of D and A in theta for theta > a t (second differences).
-    convexity: dict[str, dict[str, float]] = {}
-    grid = np.linspace(a * t * (1 + 1e-3), cycle(config.c_max, t=t, a=a) * 4, 4001)
-    for forms in FORMULA_SETS:
-        d2_lat = second_differences(latency(grid, t=t, a=a, formulas=forms))
-        d2_aoi = second_differences(aoi(grid, t=t, a=a, formulas=forms))
-        convexity[forms] = {
-            "min_second_difference_latency": float(d2_lat.min()),
-            "min_second_difference_aoi": float(d2_aoi.min()),
-        }
     step("Algorithm 1 and the errata")
-    return ErrataNumbers(timings, g_at_fmin, float(printed), convexity)
+    return ErrataNumbers(timings, g_at_fmin, domain_samples(market))

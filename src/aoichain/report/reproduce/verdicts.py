@@ -5,6 +5,12 @@ SPEC) and carries one :class:`Verdict` per formula set it was checked under.
 Verdicts are produced by code from measured numbers, never written in
 advance; the helpers here compare series with a stated tolerance so that
 "equal" is reported as equal rather than as a win by rounding noise.
+
+A verdict is ``holds``, ``partly`` or ``fails``, or ``not decidable`` when
+the cases that go against the claim are all decided by a bound on the
+collection phase ``c`` (e.g. two schemes tie because every type sits at
+``c_max`` in both): the bound, not the model, made the outcome, so the run
+cannot tell whether the claim holds (:func:`judge`).
 """
 
 from __future__ import annotations
@@ -19,19 +25,25 @@ from numpy.typing import ArrayLike, NDArray
 from aoichain.jsonio import jsonable
 
 __all__ = [
+    "NOT_DECIDABLE",
+    "VERDICT_KINDS",
     "Claim",
     "Verdict",
     "VerdictKind",
     "compare",
     "fmt",
     "ids_text",
+    "judge",
     "kind_by_count",
     "monotone",
     "seq_text",
     "unimodal_peak",
 ]
 
-VerdictKind = Literal["holds", "partly", "fails"]
+VerdictKind = Literal["holds", "partly", "fails", "not decidable"]
+NOT_DECIDABLE: VerdictKind = "not decidable"
+#: Every verdict kind, in report order.
+VERDICT_KINDS: tuple[VerdictKind, ...] = ("holds", "partly", "fails", NOT_DECIDABLE)
 
 # Two utilities closer than this (relative to their size) are reported as equal.
 REL_TOL = 1e-6
@@ -43,7 +55,7 @@ class Verdict:
 
     Attributes
     ----------
-    kind : {"holds", "partly", "fails"}
+    kind : {"holds", "partly", "fails", "not decidable"}
         The verdict, chosen by code from ``numbers``.
     evidence : str
         One or two sentences with the numbers behind the verdict.
@@ -91,11 +103,20 @@ class Claim:
 
     @property
     def kind(self) -> VerdictKind:
-        """Overall verdict: holds/fails if every verdict agrees, else partly."""
+        """Overall verdict over the formula sets.
+
+        The common verdict if all agree. Otherwise the ``not decidable`` ones
+        are set aside: if the rest all hold, the claim is ``not decidable``
+        overall (it is not known to hold everywhere); if the rest all fail, it
+        ``fails``; any other mix is ``partly``.
+        """
         kinds = {v.kind for v in self.verdicts}
-        if kinds == {"holds"}:
-            return "holds"
-        if kinds == {"fails"}:
+        if len(kinds) == 1:
+            return next(iter(kinds))
+        decided = kinds - {NOT_DECIDABLE}
+        if decided == {"holds"}:
+            return NOT_DECIDABLE
+        if decided == {"fails"}:
             return "fails"
         return "partly"
 
@@ -134,6 +155,22 @@ def kind_by_count(n_ok: int, total: int) -> VerdictKind:
     if n_ok == total:
         return "holds"
     return "fails" if n_ok == 0 else "partly"
+
+
+def judge(n_ok: int, n_bound: int, total: int) -> VerdictKind:
+    """Verdict over ``total`` cases when some may be decided by a bound on ``c``.
+
+    ``n_ok`` cases agree with the claim and ``n_bound`` go against it only
+    because a bound of ``c`` binds there (e.g. a tie with every type at
+    ``c_max``); the others go against it. A bound-decided case never counts
+    as a failure: with no other case against the claim the verdict is
+    ``holds`` (no bound-decided case) or ``not decidable``; otherwise it is
+    :func:`kind_by_count` over the decided cases.
+    """
+    n_fail = total - n_ok - n_bound
+    if n_fail == 0:
+        return "holds" if n_bound == 0 else NOT_DECIDABLE
+    return kind_by_count(n_ok, n_ok + n_fail)
 
 
 def compare(x: ArrayLike, y: ArrayLike, rel_tol: float = REL_TOL) -> np.ndarray:

@@ -20,7 +20,7 @@ from aoichain.report.reproduce.config import (
 )
 from aoichain.report.reproduce.document import build_document
 from aoichain.report.reproduce.figures import artifact, contracts_csv
-from aoichain.report.reproduce.verdicts import Claim
+from aoichain.report.reproduce.verdicts import VERDICT_KINDS, Claim
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,31 @@ class ReproduceResult:
 
 
 def claims_json(rep: Reproduction) -> dict[str, Any]:
-    """Machine-readable claims: the setting, each claim with its verdicts and numbers."""
+    """Machine-readable claims: the setting, each claim with its verdicts and numbers.
+
+    ``variant`` holds the claims that depend on the bound on c under the other
+    bound (``c_max``: Table I's 15 beside an unbounded run, ``null`` beside a
+    bounded one).
+    """
     market = next(iter(rep.runs.values())).market
+    variant = rep.variant
     return {
         "paper": PAPER_REF,
         "aoichain_version": __version__,
         "config": rep.config.model_dump(mode="json"),
         "market": json.loads(market.model_dump_json()),
-        "summary": {k: sum(c.kind == k for c in rep.claims) for k in ("holds", "partly", "fails")},
+        "summary": _summary(rep.claims),
         "claims": [c.to_dict() for c in rep.claims],
+        "variant": {
+            "c_max": variant.c_max,
+            "summary": _summary(variant.claims),
+            "claims": [c.to_dict() for c in variant.claims],
+        },
     }
+
+
+def _summary(claims: tuple[Claim, ...]) -> dict[str, int]:
+    return {k: sum(c.kind == k for c in claims) for k in VERDICT_KINDS}
 
 
 def _check_out_dir(out_dir: str | Path) -> Path:
