@@ -35,6 +35,7 @@ import numpy as np
 
 from aoichain.chain import ChainRejected, Included, Network, RoundRecords, Ticket, UpdateRecord
 from aoichain.chain import Worker as ChainWorker
+from aoichain.chain.client import send_together
 from aoichain.errors import AoichainError, IntegrityError
 from aoichain.fl import (
     Metrics,
@@ -211,8 +212,10 @@ class FederatedTask:
 
     def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
         """Step d: each worker seals its update (task, round, its address), stores the blob
-        and records its sha256 on its own subchain with its own key."""
-        recorded, rejections = [], []
+        and signs its record ``(task, round, sha256, samples, data time)`` with its own
+        key for its own subchain; the records of a round go out together, as the
+        workers' transactions would land in the same blocks of a real chain."""
+        submissions, txs = [], []
         with self.phases.timing("ledger"):
             for item in trained:
                 w = item.worker
@@ -222,19 +225,18 @@ class FederatedTask:
                 )
                 self.store.put(blob, expected=sha)
                 self.plugins.faults.after_store(round_no, w, sha, self.store)
-                try:
-                    party.submit_update(
-                        task_id,
-                        round_no,
-                        sha,
-                        item.update.samples,
-                        # When the cache was sensed, in simulated seconds of the slot clock.
-                        round(item.request.data_time),
-                    )
-                except ChainRejected as exc:
-                    rejections.append(Rejection(round_no, w.label, "subchain", exc.reason))
-                    continue
-                recorded.append(Submission(item, sha))
+                # When the cache was sensed, in simulated seconds of the slot clock.
+                data_time = round(item.request.data_time)
+                txs.append(party.update_tx(task_id, round_no, sha, item.update.samples, data_time))
+                submissions.append(Submission(item, sha))
+            results = send_together(txs)
+        recorded, rejections = [], []
+        for submission, result in zip(submissions, results, strict=True):
+            if isinstance(result, ChainRejected):
+                label = submission.trained.worker.label
+                rejections.append(Rejection(round_no, label, "subchain", result.reason))
+            else:
+                recorded.append(submission)
         return Uploaded(recorded, rejections)
 
     def relay(self, task_id: int, round_no: int) -> Relayed:
