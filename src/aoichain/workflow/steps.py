@@ -225,6 +225,16 @@ class RequestLog:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """One worker's claim on M: what the contract paid, what the worker spent on gas, and
+    how its balance moved (wei)."""
+
+    amount: int
+    fee: int
+    moved: int
+
+
+@dataclass(frozen=True)
 class Payout:
     """What step pay produced: each worker's withdrawal, the publisher's reclaim, the checks."""
 

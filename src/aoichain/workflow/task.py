@@ -30,10 +30,20 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from aoichain.chain import ChainRejected, Included, Network, RoundRecords, Ticket, UpdateRecord
+from aoichain.chain import (
+    ChainRejected,
+    Included,
+    Publisher,
+    Receipt,
+    Relayer,
+    RoundRecords,
+    Ticket,
+    UpdateRecord,
+)
 from aoichain.chain import Worker as ChainWorker
 from aoichain.chain.client import send_together
 from aoichain.errors import AoichainError, IntegrityError
@@ -53,6 +63,7 @@ from aoichain.fl.errors import BlobNotFound
 from aoichain.incentive.simulation import request_aoi_latency
 from aoichain.workflow.steps import (
     Aggregated,
+    Claimed,
     Enrolled,
     GlobalModel,
     Payout,
@@ -76,6 +87,51 @@ class RunAborted(AoichainError):
     """A run failed after publishing; the task was settled (finished, escrow reclaimed)."""
 
 
+class Parties(Protocol):
+    """What the loop needs of the parties: the publisher and the relayer it acts through,
+    each worker's chain party and the log every transaction's receipt goes to.
+
+    :class:`aoichain.chain.Network` is one (every party in this process); an engine
+    whose workers run elsewhere gives parties that only read what a worker did.
+    """
+
+    publisher: Publisher
+    relayer: Relayer
+    receipts: list[Receipt]
+
+    def worker(self, space: str, index: int) -> ChainWorker: ...
+
+
+def answer_request(
+    worker: Worker,
+    slot: int,
+    *,
+    t: float,
+    a: float,
+    time_scale: float,
+    window: int,
+    max_windows: int,
+) -> Request:
+    """A worker's answer to the training request at global slot ``slot``: its cache.
+
+    The request's AoI and latency follow from the worker's cycle (``c + a``
+    slots of ``t`` seconds, from its phase); the cache is what it sensed in the
+    collection phase that ends at ``arrival + latency - AoI`` (simulated
+    seconds, times ``time_scale`` in stream seconds), cut into at most
+    ``max_windows`` windows over its streams. It reads only the worker's own
+    facts and streams, so a worker computes it on its own machine.
+    """
+    aoi, lat = request_aoi_latency(worker.c, a, t, np.array([slot]), phase=worker.phase)
+    age, delay = float(aoi[0]), float(lat[0])
+    data_time = slot * t + delay - age
+    end, span = data_time * time_scale, worker.c * t * time_scale
+    share = max(1, max_windows // len(worker.streams))
+    parts = [
+        make_windows(s.window(end - span, end), window, max_windows=share) for s in worker.streams
+    ]
+    return Request(worker, concat_datasets(parts), age, delay, data_time)
+
+
 class FederatedTask:
     """The paper's workflow over the parties of a network, a model store and sensor streams.
 
@@ -86,8 +142,9 @@ class FederatedTask:
         first, then their twins, with their private types, items and
         streams), the nodes' full streams (evaluation reads their current
         records), the model spec, the clock's scale and the task as posted on M.
-    network : Network
-        The chains and every party, started.
+    network : Parties
+        The chains' parties (a started :class:`aoichain.chain.Network`, or an
+        engine's own, see :class:`Parties`).
     store : ModelStore
         The content-addressed store for update and global blobs.
     on_round : callable, optional
@@ -97,7 +154,7 @@ class FederatedTask:
     def __init__(
         self,
         prepared: Prepared,
-        network: Network,
+        network: Parties,
         store: ModelStore,
         on_round: Callable[[RoundMetrics], None] | None = None,
     ) -> None:
@@ -130,26 +187,42 @@ class FederatedTask:
 
     def allocate(self, task_id: int) -> Enrolled:
         """Step b: the task is relayed to the subchains; the publisher admits each worker
-        that took an item (a ticket naming its item and index) and the worker enrols."""
+        that took an item (:meth:`admit`) and each admitted worker enrols (:meth:`enrol`)."""
         with self.phases.timing("relaying"):
             self.network.relayer.relay_task(task_id)
+        with self.phases.timing("ledger"):
+            tickets = self.admit(task_id)
+            self.enrol(tickets)
+        return Enrolled([w for w in self.workers if w.index in tickets], tickets)
+
+    def admit(self, task_id: int) -> dict[int, Ticket]:
+        """The publisher's ticket for each worker that took an item, by worker index: it
+        names the worker's item and an index in that item's range, in worker order."""
         stride = self.prepared.task.stride
         taken: dict[int, int] = {}
-        enrolled, tickets = [], {}
-        with self.phases.timing("ledger"):
-            for w in self.workers:
-                if w.item < 0:
-                    continue
-                index = w.item * stride + taken.get(w.item, 0)
-                taken[w.item] = taken.get(w.item, 0) + 1
-                party = self.party(w)
-                ticket = self.network.publisher.admit(
-                    task_id, party.address, party.subchain, w.item, index
-                )
-                party.enrol(ticket)
-                enrolled.append(w)
-                tickets[w.index] = ticket
-        return Enrolled(enrolled, tickets)
+        tickets = {}
+        for w in self.workers:
+            if w.item < 0:
+                continue
+            index = w.item * stride + taken.get(w.item, 0)
+            taken[w.item] = taken.get(w.item, 0) + 1
+            party = self.party(w)
+            tickets[w.index] = self.network.publisher.admit(
+                task_id, party.address, party.subchain, w.item, index
+            )
+        return tickets
+
+    def enrol(self, tickets: dict[int, Ticket]) -> None:
+        """Each admitted worker enrols on its own subchain with its ticket.
+
+        Raises
+        ------
+        ChainRejected
+            If a subchain refuses an enrolment.
+        """
+        for w in self.workers:
+            if w.index in tickets:
+                self.party(w).enrol(tickets[w.index])
 
     # -- steps c to f, once per round -----------------------------------------------------
 
@@ -165,43 +238,30 @@ class FederatedTask:
             self.network.relayer.relay_round_open(task_id, round_no)
 
     def serve(self, round_no: int, workers: Sequence[Worker]) -> list[Request]:
-        """Each worker answers the round's request with its cache (what it sensed last)."""
-        t, a = self.market.t, float(self.market.a)
-        slot = self.slot_of(round_no)
-        scale = self.prepared.time_scale
-        requests = []
-        for w in workers:
-            aoi, lat = request_aoi_latency(w.c, a, t, np.array([slot]), phase=w.phase)
-            age, delay = float(aoi[0]), float(lat[0])
-            data_time = slot * t + delay - age
-            end, span = data_time * scale, w.c * t * scale
-            share = max(1, self.config.train.max_windows // len(w.streams))
-            parts = [
-                make_windows(s.window(end - span, end), self.spec.window, max_windows=share)
-                for s in w.streams
-            ]
-            requests.append(Request(w, concat_datasets(parts), age, delay, data_time))
-        return requests
+        """Each worker answers the round's request with its cache (what it sensed last,
+        :func:`answer_request`)."""
+        return [
+            answer_request(
+                w,
+                self.slot_of(round_no),
+                t=float(self.market.t),
+                a=float(self.market.a),
+                time_scale=self.prepared.time_scale,
+                window=self.spec.window,
+                max_windows=self.config.train.max_windows,
+            )
+            for w in workers
+        ]
 
     def train(
         self, round_no: int, model: GlobalModel, requests: Sequence[Request]
     ) -> list[Trained]:
         """Step c: every worker with a non-empty cache trains the global model on it
         (in one vectorised pass, or one by one: the same bytes either way)."""
-        tc = self.config.train
         serving = [req for req in requests if len(req.cache)]
-        cfgs = [
-            TrainConfig(
-                epochs=tc.epochs,
-                batch_size=tc.batch_size,
-                lr=tc.lr,
-                momentum=tc.momentum,
-                seed=self.config.task.seed * 1_000_003 + round_no * 1000 + req.worker.index,
-            )
-            for req in serving
-        ]
+        cfgs = [self.train_config(round_no, req.worker) for req in serving]
         with self.phases.timing("training"):
-            if tc.batched:
+            if self.config.train.batched:
                 updates = train_batch(self.spec, model.blob, [r.cache for r in serving], cfgs)
             else:
                 updates = [
@@ -209,6 +269,17 @@ class FederatedTask:
                     for r, c in zip(serving, cfgs, strict=True)
                 ]
         return [Trained(req, update) for req, update in zip(serving, updates, strict=True)]
+
+    def train_config(self, round_no: int, worker: Worker) -> TrainConfig:
+        """How ``worker`` trains in round ``round_no``: the run's settings, its own seed."""
+        tc = self.config.train
+        return TrainConfig(
+            epochs=tc.epochs,
+            batch_size=tc.batch_size,
+            lr=tc.lr,
+            momentum=tc.momentum,
+            seed=self.config.task.seed * 1_000_003 + round_no * 1000 + worker.index,
+        )
 
     def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
         """Step d: each worker seals its update (task, round, its address), stores the blob
@@ -368,23 +439,21 @@ class FederatedTask:
         credited (``credited``: wei per worker), that every balance moved by
         exactly what was paid (less gas), and that escrow = paid + reclaimed.
         """
-        publisher, rounds = self.network.publisher, self.config.task.rounds
+        publisher = self.network.publisher
         with self.phases.timing("ledger"):
             publisher.finish(task_id)
+            claims = self.claim(tickets, credited)
             paid = [0] * len(self.workers)
             for w in self.workers:
-                if credited[w.index] == 0:
+                c = claims.get(w.index)
+                if c is None:
                     continue
-                party = self.party(w)
-                before = party.balance()
-                got, fee = party.claim(tickets[w.index], rounds)
-                after = party.balance()
-                if got != credited[w.index] or after - before != got - fee:
+                if c.amount != credited[w.index] or c.moved != c.amount - c.fee:
                     raise IntegrityError(
-                        f"worker {w.label}: claimed {got} wei (balance moved {after - before}, "
-                        f"gas {fee}), the run credited {credited[w.index]}"
+                        f"worker {w.label}: claimed {c.amount} wei (balance moved {c.moved}, "
+                        f"gas {c.fee}), the run credited {credited[w.index]}"
                     )
-                paid[w.index] = got
+                paid[w.index] = c.amount
             budget, earned = self.prepared.task.escrow_wei, sum(credited)
             # The contract refuses an empty reclaim; with every worker at the top reward
             # for every round (e.g. flat) the whole escrow was earned.
@@ -398,7 +467,26 @@ class FederatedTask:
             f"{sum(1 for p in paid if p)} claims pay exactly what the run credited",
             f"escrow {budget} wei = earned {earned} + reclaimed {reclaimed}",
         ]
+        unclaimed = [w.label for w in self.workers if credited[w.index] and w.index not in claims]
+        if unclaimed:
+            checks.append(
+                f"{len(unclaimed)} workers did not claim ({', '.join(unclaimed)}): their pay "
+                f"stays claimable on M"
+            )
         return Payout(paid, reclaimed, checks)
+
+    def claim(self, tickets: dict[int, Ticket], owed: Sequence[int]) -> dict[int, Claimed]:
+        """Each worker owed pay (``owed``: wei by worker index) claims it on M with its ticket
+        (a pull payment for the task's rounds); what each claim paid, by worker index."""
+        claims = {}
+        for w in self.workers:
+            if owed[w.index] == 0 or w.index not in tickets:
+                continue
+            party = self.party(w)
+            before = party.balance()
+            got, fee = party.claim(tickets[w.index], self.config.task.rounds)
+            claims[w.index] = Claimed(got, fee, party.balance() - before)
+        return claims
 
     def settle(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> str:
         """After a failure: close the open round, finish the task, let workers claim what
@@ -409,11 +497,12 @@ class FederatedTask:
             publisher.close_round(task_id, int(state["rounds_opened"]) - 1)
         if not state["finished"]:
             publisher.finish(task_id)
-        claimed = 0
+        owed = [0] * len(self.workers)
         for w in self.workers:
             ticket = tickets.get(w.index)
-            if ticket is not None and self.party(w).claimable(ticket) > 0:
-                claimed += self.party(w).claim(ticket, self.config.task.rounds).amount
+            if ticket is not None:
+                owed[w.index] = self.party(w).claimable(ticket)
+        claimed = sum(c.amount for c in self.claim(tickets, owed).values())
         state = publisher.task(task_id)
         left = int(state["escrow"]) - int(state["credited"]) - int(state["reclaimed"])
         reclaimed = publisher.reclaim(task_id) if left > 0 else 0
