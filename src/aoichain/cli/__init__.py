@@ -8,6 +8,7 @@ from aoichain.cli import contract as _contract  # noqa: F401
 from aoichain.cli import keys as _keys  # noqa: F401
 from aoichain.cli import reproduce as _reproduce  # noqa: F401
 from aoichain.cli import run as _run  # noqa: F401
+from aoichain.cli import verifier as _verifier  # noqa: F401
 from aoichain.cli._app import app, main
 
 __all__ = ["app", "main"]
