@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,15 @@ from rich.table import Table
 from aoichain.cli._app import app, cli_errors, console
 
 if TYPE_CHECKING:
-    from aoichain.workflow import RoundMetrics, RunSummary
+    from aoichain.workflow import RoundMetrics, RunConfig, RunSummary
+
+
+class Engine(StrEnum):
+    """Where the parties of ``aoichain run`` run."""
+
+    in_process = "in-process"
+    flower = "flower"
+
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="A TOML run config; every value has a default.")
@@ -134,27 +143,59 @@ def run(
     data: DataOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help=(
+                "in-process: every party in this process; flower: every party its own process "
+                "(anvil chains, verifier daemons, a Flower SuperLink and a SuperNode per worker)."
+            ),
+        ),
+    ] = Engine.in_process,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
     from aoichain.jsonio import dumps
-    from aoichain.report.run_report import write_run_report
-    from aoichain.workflow import load_run_config, run_task
+    from aoichain.workflow import load_run_config
 
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, scheme, data, chains, seed))
         bar = _RoundProgress(cfg.task.rounds)
         with bar.progress:
-            result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
-            bar.status("writing the report")
-            report = write_run_report(result)
+            if engine is Engine.flower:
+                summary, report = _run_flower(cfg, out, bar)
+            else:
+                summary, report = _run_in_process(cfg, out, bar)
     if as_json:
-        console.print_json(dumps(result.summary.to_dict()))
+        console.print_json(dumps(summary.to_dict()))
         return
-    console.print(_summary_table(result.summary, f"aoichain run ({result.summary.scheme})"))
-    for check in result.summary.balance_checks:
+    console.print(_summary_table(summary, f"aoichain run ({summary.scheme})"))
+    for check in summary.balance_checks:
         console.print(f"[green]✓[/] {check}")
     console.print(f"run folder: [bold]{out}[/]  report: [bold]{report}[/]")
+
+
+def _run_in_process(cfg: RunConfig, out: Path, bar: _RoundProgress) -> tuple[RunSummary, Path]:
+    from aoichain.report.run_report import write_run_report
+    from aoichain.workflow import run_task
+
+    result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
+    bar.status("writing the report")
+    return result.summary, write_run_report(result)
+
+
+def _run_flower(cfg: RunConfig, out: Path, bar: _RoundProgress) -> tuple[RunSummary, Path]:
+    from aoichain.flower.federation import run_federation
+    from aoichain.workflow import RoundMetrics
+
+    fields = set(RoundMetrics.__dataclass_fields__)
+
+    def on_round(event: dict[str, Any]) -> None:
+        bar.round(RoundMetrics(**{k: v for k, v in event.items() if k in fields}))
+
+    result = run_federation(cfg, out, on_round=on_round, on_status=bar.status)
+    return result.summary, out / "report.html"
 
 
 @app.command()

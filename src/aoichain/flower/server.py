@@ -1,0 +1,532 @@
+"""The ServerApp's side: the publisher (and aggregator) and the relayer, driving the loop.
+
+:class:`FlowerTask` is :class:`aoichain.workflow.FederatedTask` with the steps
+a worker takes on its own machine sent as Flower messages; the loop,
+:meth:`~aoichain.workflow.FederatedTask.run`, is the same one:
+
+=============  ================================================================
+``enrol``      each admitted worker gets its ticket and enrols itself (``enrol``)
+``serve``      each worker gets the round's request and the global model; it
+               checks the model on its chain, serves the request from its
+               cache, trains, seals and records its update, and replies with
+               the bytes (``train``: one message a round, as Flower starts a
+               process per message)
+``train``      the replies' updates (what ``serve`` brought back)
+``upload``     the bytes that arrived go to the aggregator's store; each
+               worker's own receipt joins the run's
+``announce``   as in process (the relayer carries the hash down); the bytes
+               travel with the next request
+``claim``      each worker checks the last global model and claims its own pay
+               (``finish``)
+=============  ================================================================
+
+Publishing, admission, relaying, aggregation (exactly the records M
+attested whose bytes arrived and hash right, weighted by the samples the
+chain recorded), evaluation, recording and the publisher's checks are the
+base class's, unchanged. Validators and committee members answer the
+relayer from their own processes (:mod:`aoichain.chain.remote`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aoichain.chain import ChainClient, Deployment, Publisher, Receipt, Relayer, Ticket
+from aoichain.chain import Worker as ChainWorker
+from aoichain.chain.errors import ChainRejected
+from aoichain.chain.keys import Signer
+from aoichain.chain.wire import ticket_json
+from aoichain.errors import IntegrityError
+from aoichain.fl import Dataset, LocalUpdate, ModelStore
+from aoichain.flower.errors import FederationError
+from aoichain.flower.messages import content, read
+from aoichain.workflow import (
+    FederatedTask,
+    GlobalModel,
+    Prepared,
+    Rejection,
+    Request,
+    RoundMetrics,
+    Submission,
+    Trained,
+    Uploaded,
+    Worker,
+)
+from aoichain.workflow.steps import Claimed, Payout
+from aoichain.workflow.updates import unseal
+
+if TYPE_CHECKING:
+    from flwr.serverapp import Grid
+
+#: A worker's reply: its values and the bytes it sent, or why there is none.
+Reply = tuple[dict[str, Any], bytes | None]
+
+
+class _AddressOnly(Signer):
+    """A worker's address as the publisher knows it: it can read, never sign."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.role = "remote worker"
+
+    def sign_digest(self, digest: bytes) -> Any:
+        raise PermissionError(f"{self.address}: the publisher holds no worker's key")
+
+    def sign_transaction(self, tx: dict[str, Any]) -> bytes:
+        raise PermissionError(f"{self.address}: the publisher holds no worker's key")
+
+
+@dataclass
+class ServerParties:
+    """The parties the ServerApp acts through (a :class:`aoichain.workflow.task.Parties`).
+
+    The publisher and the relayer hold their own keys; each worker is its
+    address on its subchain, read through the publisher's own views.
+    """
+
+    publisher: Publisher
+    relayer: Relayer
+    deployment: Deployment
+    clients: Mapping[str, ChainClient]
+    receipts: list[Receipt]
+    workers: dict[str, list[ChainWorker]] = field(default_factory=dict)
+
+    def worker(self, space: str, index: int) -> ChainWorker:
+        """Worker ``index`` of ``space``, read-only."""
+        return self.workers[space][index]
+
+    def watch(self, space: str, index: int, address: str, subchain: str) -> ChainWorker:
+        """Add worker ``index`` of ``space`` (its address on ``subchain``); it is returned."""
+        party = ChainWorker(
+            _AddressOnly(address),
+            subchain,
+            self.clients[subchain],
+            self.clients["M"],
+            self.deployment,
+        )
+        row = self.workers.setdefault(space, [])
+        row.extend([party] * (index + 1 - len(row)))
+        row[index] = party
+        return party
+
+
+@dataclass
+class Federation:
+    """The SuperNodes as the ServerApp reaches them: Flower node ids by worker index.
+
+    Parameters
+    ----------
+    grid : Grid
+        Flower's grid.
+    reply_s : float
+        Longest wait for the replies of one step, seconds.
+    """
+
+    grid: Grid
+    reply_s: float
+    node_of: dict[int, int] = field(default_factory=dict)
+
+    def wait_for(self, count: int, wait_s: float) -> list[int]:
+        """The node ids once ``count`` SuperNodes are connected.
+
+        Raises
+        ------
+        FederationError
+            If fewer connected within ``wait_s`` seconds.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            ids = sorted(self.grid.get_node_ids())
+            if len(ids) >= count:
+                return ids
+            if time.monotonic() > deadline:
+                raise FederationError(
+                    f"only {len(ids)} of {count} SuperNodes connected within {wait_s:.0f} s"
+                )
+            time.sleep(0.5)
+
+    def ask(
+        self,
+        step: str,
+        questions: Mapping[int, tuple[dict[str, Any], bytes | None]],
+        *,
+        message_type: str = "query",
+        nodes: Mapping[int, int] | None = None,
+    ) -> dict[int, Reply | str]:
+        """Send each worker (by index) its question; its reply, or why there is none."""
+        from flwr.app import Message
+
+        where = dict(nodes if nodes is not None else self.node_of)
+        messages = [
+            Message(
+                content=content(step, values, blob),
+                dst_node_id=where[i],
+                message_type=message_type,
+            )
+            for i, (values, blob) in questions.items()
+        ]
+        by_node = {node: i for i, node in where.items()}
+        out: dict[int, Reply | str] = {
+            i: f"no reply within {self.reply_s:.0f} s" for i in questions
+        }
+        for reply in self.grid.send_and_receive(messages, timeout=self.reply_s):
+            i = by_node.get(reply.metadata.src_node_id)
+            if i is None:
+                continue
+            if reply.has_error():
+                out[i] = f"the ClientApp failed: {reply.error.reason}"
+                continue
+            _, values, blob = read(reply)
+            out[i] = str(values["error"]) if "error" in values else (values, blob)
+        return out
+
+
+class FlowerTask(FederatedTask):
+    """The federated task with its workers on Flower SuperNodes (see the module docstring).
+
+    Parameters
+    ----------
+    prepared, network, store, on_round
+        As :class:`~aoichain.workflow.FederatedTask`; ``prepared.workers`` are
+        the workers as the SuperNodes introduced themselves.
+    federation : Federation
+        Which SuperNode each worker is.
+    """
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        network: ServerParties,
+        store: ModelStore,
+        on_round: Callable[[RoundMetrics], None] | None = None,
+        *,
+        federation: Federation,
+    ) -> None:
+        super().__init__(prepared, network, store, on_round)
+        self.parties = network
+        self.federation = federation
+        self._task_id = -1
+        self._global: GlobalModel | None = None
+        self._global_round = -1
+        self._answers: dict[int, Reply] = {}
+        self._lost: list[Rejection] = []
+        self._unverified: list[str] = []
+
+    def _by_index(self) -> dict[int, Worker]:
+        return {w.index: w for w in self.workers}
+
+    def _take_receipts(self, values: dict[str, Any]) -> None:
+        self.parties.receipts.extend(Receipt(**r) for r in values.get("receipts", []))
+
+    # -- what the loop threads, remembered for the messages ---------------------------
+
+    def initial_model(self) -> GlobalModel:
+        model = super().initial_model()
+        self._global = model
+        return model
+
+    def publish(self) -> int:
+        self._task_id = super().publish()
+        return self._task_id
+
+    def announce(
+        self,
+        task_id: int,
+        round_no: int,
+        model: GlobalModel,
+        workers: Sequence[Worker],
+        *,
+        opened_next: bool,
+    ) -> None:
+        super().announce(task_id, round_no, model, workers, opened_next=opened_next)
+        self._global, self._global_round = model, round_no
+
+    # -- steps on the workers' machines -----------------------------------------------
+
+    def enrol(self, tickets: dict[int, Ticket]) -> None:
+        """Each admitted worker enrols itself with its ticket (one message each).
+
+        Raises
+        ------
+        ChainRejected
+            If a subchain refused an enrolment.
+        FederationError
+            If a worker did not answer.
+        """
+        replies = self.federation.ask(
+            "enrol", {i: ({"ticket": ticket_json(t)}, None) for i, t in tickets.items()}
+        )
+        workers = self._by_index()
+        for i, reply in replies.items():
+            label = workers[i].label
+            if isinstance(reply, str):
+                raise FederationError(f"worker {label} did not enrol: {reply}")
+            values, _ = reply
+            self._take_receipts(values)
+            if "rejected" in values:
+                raise ChainRejected(
+                    str(values["rejected"]), chain=tickets[i].subchain, label="enrol"
+                )
+
+    def serve(self, round_no: int, workers: Sequence[Worker]) -> list[Request]:
+        """Send every worker the round's request with the global model; each one serves
+        it, trains and records on its own machine. Their answers' freshness (AoI,
+        latency, data time); the cache stays with the worker."""
+        assert self._global is not None
+        contract, market, tc = self.prepared.contract, self.market, self.config.train
+        common = {
+            "task_id": self._task_id,
+            "round": round_no,
+            "slot": self.slot_of(round_no),
+            "t": float(market.t),
+            "a": float(market.a),
+            "time_scale": self.prepared.time_scale,
+            "max_windows": tc.max_windows,
+            "spec": self.spec.canonical_json().decode(),
+            "seed": self.config.task.seed,
+            "menu_c": [float(c) for c in contract.c],
+        }
+        questions = {
+            w.index: (
+                {**common, "train": self.train_config(round_no, w).model_dump()},
+                self._global.blob,
+            )
+            for w in workers
+        }
+        with self.phases.timing("training"):
+            replies = self.federation.ask("train", questions, message_type="train")
+        self._answers, self._lost = {}, []
+        empty = Dataset.empty(self.spec.window, self.spec.n_sensors)
+        requests = []
+        for w in workers:
+            reply = replies[w.index]
+            if isinstance(reply, str):
+                self._lost.append(Rejection(round_no, w.label, "worker", reply))
+                continue
+            values, _ = reply
+            self._answers[w.index] = reply
+            requests.append(
+                Request(
+                    w,
+                    empty,
+                    float(values["aoi"]),
+                    float(values["latency"]),
+                    float(values["data_time"]),
+                )
+            )
+        return requests
+
+    def train(
+        self, round_no: int, model: GlobalModel, requests: Sequence[Request]
+    ) -> list[Trained]:
+        """The updates the workers trained (in :meth:`serve`'s messages)."""
+        trained = []
+        for req in requests:
+            values, blob = self._answers[req.worker.index]
+            if int(values["samples"]) == 0:
+                continue
+            try:
+                weights = unseal(blob).model if blob is not None else b""
+            except IntegrityError:
+                weights = blob or b""
+            update = LocalUpdate(
+                weights,
+                hashlib.sha256(weights).digest(),
+                int(values["samples"]),
+                float(values.get("loss", math.nan)),
+            )
+            trained.append(Trained(req, update))
+        return trained
+
+    def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
+        """Each worker's sealed bytes go to the store under their own hash (bytes that do
+        not hash to the worker's record are then never found by it); each worker's record
+        was signed and sent from its own machine, and its receipt joins the run's."""
+        recorded, rejections = [], list(self._lost)
+        with self.phases.timing("ledger"):
+            for item in trained:
+                values, blob = self._answers[item.worker.index]
+                self._take_receipts(values)
+                if "rejected" in values:
+                    rejections.append(
+                        Rejection(round_no, item.worker.label, "subchain", str(values["rejected"]))
+                    )
+                    continue
+                if blob is not None:
+                    sha = self.store.put(blob)
+                    self.plugins.faults.after_store(round_no, item.worker, sha, self.store)
+                recorded.append(Submission(item, bytes.fromhex(str(values["sha256"]))))
+        return Uploaded(recorded, rejections)
+
+    def claim(self, tickets: dict[int, Ticket], owed: Sequence[int]) -> dict[int, Claimed]:
+        """Every enrolled worker gets the last global model, checks it against its subchain
+        and claims what M says it is owed (one message each). Balances are read by the
+        publisher before and after, on its own view of M."""
+        assert self._global is not None
+        workers = self._by_index()
+        parties = {i: self.party(workers[i]) for i in tickets}
+        before = {i: p.balance() for i, p in parties.items()}
+        values = {
+            "task_id": self._task_id,
+            "round": self._global_round,
+            "until_round": self.config.task.rounds,
+        }
+        replies = self.federation.ask("finish", {i: (values, self._global.blob) for i in tickets})
+        claims: dict[int, Claimed] = {}
+        for i, reply in replies.items():
+            label = workers[i].label
+            if isinstance(reply, str):
+                self._unverified.append(f"{label} ({reply})")
+                continue
+            answer, _ = reply
+            self._take_receipts(answer)
+            if answer.get("verified") is False:
+                self._unverified.append(f"{label} ({answer.get('why', '')})")
+            if answer.get("claimed"):
+                moved = parties[i].balance() - before[i]
+                claims[i] = Claimed(int(answer["amount"]), int(answer["fee"]), moved)
+        return claims
+
+    def pay(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> Payout:
+        payout = super().pay(task_id, tickets, credited)
+        if self._unverified:
+            note = (
+                f"{len(self._unverified)} workers did not confirm the last global model: "
+                + "; ".join(self._unverified)
+            )
+        else:
+            note = f"{len(tickets)} workers checked the last global model against their subchain"
+        return dataclasses.replace(payout, checks=[*payout.checks, note])
+
+
+# ------------------------------------------------------------------------ the ServerApp
+
+
+def introduce(
+    federation: Federation, prepared: Prepared, node_ids: Sequence[int]
+) -> list[tuple[Worker, int, str]]:
+    """Ask every SuperNode who it is: each worker (as the publisher sees it), its node
+    id and its subchain, in the run's worker order (IIoT nodes, then their twins).
+
+    Raises
+    ------
+    FederationError
+        If a SuperNode does not answer, or the nodes are not one worker per space and
+        IIoT node of the run.
+    """
+    probe = dict(enumerate(node_ids))
+    replies = federation.ask("hello", {i: ({}, None) for i in probe}, nodes=probe)
+    n = prepared.config.workers.physical
+    contract = prepared.contract
+    found: dict[int, tuple[Worker, int, str]] = {}
+    for i, reply in replies.items():
+        if isinstance(reply, str):
+            raise FederationError(f"SuperNode {probe[i]} did not say who it is: {reply}")
+        v, _ = reply
+        space, node, item = str(v["space"]), int(v["node"]), int(v["item"])
+        if space not in ("P", "V") or not 0 <= node < n or not -1 <= item < len(contract.f):
+            raise FederationError(
+                f"SuperNode {probe[i]} claims to be worker {space}{node} with item {item}: "
+                f"the run has nodes 0 to {n - 1} and {len(contract.f)} items"
+            )
+        index = node if space == "P" else n + node
+        if index in found:
+            raise FederationError(f"two SuperNodes claim to be worker {space}{node}")
+        worker = Worker(
+            index=index,
+            space=space,
+            space_index=node,
+            node=node,
+            type_index=int(v["type"]),
+            gamma=float(v["gamma"]),
+            item=item,
+            c=float(contract.c[item]) if item >= 0 else math.nan,
+            phase=int(v["phase"]),
+            streams=(),
+            address=str(v["address"]),
+        )
+        found[index] = (worker, probe[i], str(v["subchain"]))
+    missing = [f"{'PV'[i >= n]}{i % n}" for i in range(2 * n) if i not in found]
+    if missing:
+        raise FederationError(f"no SuperNode is worker {', '.join(missing)}")
+    return [found[i] for i in range(2 * n)]
+
+
+def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
+    """The ServerApp's main: the whole task, then the run folder; its path.
+
+    Raises
+    ------
+    FederationError, RunAborted, AoichainError
+        Flower marks the run failed and keeps the message.
+    """
+    from aoichain.chain.keys import keystore_password, read_keystore
+    from aoichain.chain.remote import read_deployment, read_verifiers, remote_verifiers
+    from aoichain.chain.views import http_view
+    from aoichain.flower.settings import ServerSettings
+    from aoichain.report.run_report import write_run_report
+    from aoichain.workflow import RunResult, load_run_config, prepare
+    from aoichain.workflow.outputs import write_run_folder
+
+    settings = ServerSettings.from_run_config(run_config)
+    out = Path(settings.run_dir)
+    progress = out / "progress.jsonl"
+    started = time.monotonic()
+
+    def note(event: str, **values: Any) -> None:
+        line = {"event": event, "seconds": time.monotonic() - started, **values}
+        with progress.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+    prepared = prepare(load_run_config(settings.config))
+    deployment = read_deployment(settings.deployments)
+    password = keystore_password(settings.password_file or None)
+    publisher_key = read_keystore(settings.publisher_key, password)
+    relayer_key = read_keystore(settings.relayer_key, password)
+    receipts: list[Receipt] = []
+
+    def clients(label: str) -> dict[str, ChainClient]:
+        own = deployment.views.get(label, {})
+        out: dict[str, ChainClient] = {}
+        for key, chain in deployment.chains.items():
+            url = own.get(key) or chain.rpc_url
+            if url is None:
+                raise FederationError(f"chain {key} has no URL in {settings.deployments}")
+            out[key] = ChainClient(http_view(key, url, chain.chain_id), receipts)
+        return out
+
+    mine = clients("publisher")
+    validators, committee = remote_verifiers(deployment, read_verifiers(settings.verifiers))
+    relayer = Relayer(relayer_key, clients("relayer"), deployment, validators, committee)
+    parties = ServerParties(
+        Publisher(publisher_key, mine["M"], deployment), relayer, deployment, mine, receipts
+    )
+    federation = Federation(grid, settings.reply_s)
+    note("waiting", nodes=settings.nodes)
+    node_ids = federation.wait_for(settings.nodes, settings.wait_s)
+    introduced = introduce(federation, prepared, node_ids)
+    for worker, node_id, subchain in introduced:
+        federation.node_of[worker.index] = node_id
+        parties.watch(worker.space, worker.space_index, worker.address, subchain)
+    prepared = dataclasses.replace(prepared, workers=[w for w, _, _ in introduced])
+    note("publishing")
+
+    def on_round(row: RoundMetrics) -> None:
+        note("round", **dataclasses.asdict(row))
+
+    task = FlowerTask(prepared, parties, ModelStore(out / "store"), on_round, federation=federation)
+    outcome = task.run()
+    deployments = deployment.to_json()
+    receipt_rows = [r.to_dict() for r in receipts]
+    summary = write_run_folder(out, prepared, outcome, deployments, receipt_rows)
+    write_run_report(RunResult(prepared, outcome, out, deployments, receipt_rows, summary))
+    note("done", global_sha256=outcome.global_sha256)
+    return out

@@ -1,0 +1,314 @@
+"""A worker on its own machine: what its ClientApp does with each message.
+
+Flower starts a new ClientApp process for every message, so a worker reads
+its settings (:mod:`aoichain.flower.settings`), its key and its chain nodes
+again each time, keeps its ticket in ``context.state``, and imports the
+learning stack (torch) only for a round's ``train`` message. Everything that
+matters crosses a chain: the worker checks the global model it receives
+against what its subchain announces, records its own update with its own
+key, and claims its own pay.
+
+The learning is the in-process engine's, function for function:
+:func:`aoichain.workflow.task.answer_request` (the cache a request is served
+from), :func:`aoichain.fl.train_local` (the same bytes as the batched
+training), :func:`aoichain.workflow.updates.sealed_sha256` (the update bound
+to its author).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import traceback
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from aoichain.errors import AoichainError, IntegrityError, InvalidInput
+from aoichain.flower.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from flwr.app import Context, Message
+
+    from aoichain.chain import Receipt
+    from aoichain.chain import Worker as ChainWorker
+    from aoichain.chain.publisher import Ticket
+    from aoichain.fl import SensorStream
+
+
+class WorkerNode:
+    """One worker: its settings, its key (in its chain party) and its own chain views.
+
+    Raises
+    ------
+    InvalidInput
+        A bad keystore, password, deployments file or subchain.
+    ChainUnavailable
+        One of its nodes does not answer.
+    """
+
+    def __init__(self, settings: WorkerSettings):
+        from aoichain.chain import ChainClient
+        from aoichain.chain import Worker as ChainWorker
+        from aoichain.chain.keys import keystore_password, read_keystore
+        from aoichain.chain.remote import read_deployment
+        from aoichain.chain.views import http_view
+
+        self.settings = settings
+        deployment = read_deployment(settings.deployments)
+        if settings.subchain not in deployment.subchains_of(settings.space):
+            raise InvalidInput(
+                f"Worker {settings.label}: subchain {settings.subchain!r} is not one of the "
+                f"{settings.space} space's ({', '.join(deployment.subchains_of(settings.space))})."
+            )
+        self.log: list[Receipt] = []
+
+        def client(key: str) -> ChainClient:
+            url = settings.chains.get(key) or deployment.chains[key].rpc_url
+            if url is None:
+                raise InvalidInput(f"Worker {settings.label}: no node URL for chain {key}.")
+            return ChainClient(http_view(key, url, deployment.chains[key].chain_id), self.log)
+
+        signer = read_keystore(settings.key, keystore_password(settings.password_file or None))
+        self.deployment = deployment
+        self.party: ChainWorker = ChainWorker(
+            signer, settings.subchain, client(settings.subchain), client("M"), deployment
+        )
+
+    @property
+    def address(self) -> str:
+        """The worker's address."""
+        return self.party.address
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """The receipts of the transactions this worker sent while answering."""
+        return [r.to_dict() for r in self.log]
+
+    # ------------------------------------------------------------------------ the steps
+
+    def hello(self) -> dict[str, Any]:
+        """Who the worker is. Its type, gamma and phase go to the run's report only (the
+        in-process engine's statistics need them); the loop never uses them."""
+        s = self.settings
+        return {
+            "address": self.address,
+            "space": s.space,
+            "node": s.node,
+            "subchain": s.subchain,
+            "item": s.item,
+            "type": s.type,
+            "gamma": s.gamma,
+            "phase": s.phase,
+        }
+
+    def enrol(self, ticket: Ticket) -> dict[str, Any]:
+        """Enrol with the publisher's ticket on the worker's own subchain."""
+        from aoichain.chain import ChainRejected
+
+        try:
+            self.party.enrol(ticket)
+        except ChainRejected as exc:
+            return {"rejected": exc.reason, "receipts": self.receipts()}
+        return {"receipts": self.receipts()}
+
+    def train(self, values: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes | None]:
+        """Answer a round's request: check the global model, serve the request from the
+        cache, train, seal, record the update on the subchain; the answer and the bytes."""
+        from aoichain.chain import ChainRejected
+        from aoichain.fl import ModelSpec, TrainConfig, train_local
+        from aoichain.workflow.task import answer_request
+        from aoichain.workflow.updates import sealed_sha256
+        from aoichain.workflow.workers import Worker
+
+        s = self.settings
+        task_id, round_no = int(values["task_id"]), int(values["round"])
+        spec = ModelSpec.model_validate_json(values["spec"])
+        self.check_global(task_id, round_no, blob, spec=spec, seed=int(values["seed"]))
+        n = s.data.nodes
+        menu_c = [float(c) for c in values["menu_c"]]
+        worker = Worker(
+            index=s.node if s.space == "P" else n + s.node,
+            space=s.space,
+            space_index=s.node,
+            node=s.node,
+            type_index=s.type,
+            gamma=s.gamma,
+            item=s.item,
+            c=menu_c[s.item] if s.item >= 0 else float("nan"),
+            phase=s.phase,
+            streams=self.streams,
+            address=self.address,
+        )
+        request = answer_request(
+            worker,
+            int(values["slot"]),
+            t=float(values["t"]),
+            a=float(values["a"]),
+            time_scale=float(values["time_scale"]),
+            window=spec.window,
+            max_windows=int(values["max_windows"]),
+        )
+        answer: dict[str, Any] = {
+            "aoi": request.aoi,
+            "latency": request.latency,
+            "data_time": request.data_time,
+            "samples": 0,
+        }
+        if not len(request.cache):
+            return answer, None
+        started = time.perf_counter()
+        update = train_local(spec, blob, request.cache, TrainConfig(**values["train"]))
+        answer["seconds_training"] = time.perf_counter() - started
+        sealed, sha = sealed_sha256(
+            update.blob, task_id=task_id, round_no=round_no, author=self.address
+        )
+        answer.update(samples=update.samples, loss=update.loss, sha256=sha.hex())
+        try:
+            self.party.submit_update(
+                task_id, round_no, sha, update.samples, round(request.data_time)
+            )
+        except ChainRejected as exc:
+            answer.update(rejected=exc.reason, receipts=self.receipts())
+            return answer, None
+        answer["receipts"] = self.receipts()
+        if s.faults.tamper_reply_round == round_no:
+            sealed = sealed[:-1] + bytes([sealed[-1] ^ 0xFF])
+        return answer, sealed
+
+    def finish(self, values: dict[str, Any], blob: bytes | None, ticket: Ticket) -> dict[str, Any]:
+        """Check the last global model against the subchain; claim the pay M says is owed."""
+        task_id, last = int(values["task_id"]), int(values["round"])
+        answer: dict[str, Any] = {"verified": None, "claimed": False}
+        if last >= 0 and blob is not None:
+            try:
+                self.check_global(task_id, last + 1, blob)
+                answer["verified"] = True
+            except IntegrityError as exc:
+                answer.update(verified=False, why=str(exc))
+        if self.party.claimable(ticket) == 0:
+            return answer
+        before = self.party.balance()
+        got, fee = self.party.claim(ticket, int(values["until_round"]))
+        answer.update(
+            claimed=True,
+            amount=got,
+            fee=fee,
+            moved=self.party.balance() - before,
+            receipts=self.receipts(),
+        )
+        return answer
+
+    # ------------------------------------------------------------------------ its own
+
+    def check_global(
+        self, task_id: int, round_no: int, blob: bytes, *, spec: Any = None, seed: int = 0
+    ) -> None:
+        """Check the global model a round starts from against the worker's own subchain.
+
+        Round 0 starts from the untrained model: its spec must be the one the task
+        published (its hash, relayed to the subchain) and the bytes those the spec
+        and the task's seed give. A later round starts from the global model M
+        recorded for the round before, as the subchain announces it.
+
+        Raises
+        ------
+        IntegrityError
+            If the bytes are not the model the chain names.
+        """
+        from aoichain.chain.artifacts import load
+
+        party = self.party
+        if round_no == 0:
+            from aoichain.fl import init_model
+
+            sub = party.sub.contract(
+                load("subchain"), self.deployment.chains[party.subchain].contract
+            )
+            published = bytes(party.sub.call(sub, "tasks", task_id)[1])
+            if spec is None or spec.sha256() != published:
+                raise IntegrityError(
+                    f"worker {self.settings.label}: the model spec sent is not the one task "
+                    f"{task_id} published"
+                )
+            if init_model(spec, seed) != blob:
+                raise IntegrityError(
+                    f"worker {self.settings.label}: the initial model sent is not the one the "
+                    f"published spec and seed give"
+                )
+            return
+        announced = party.announced(task_id, round_no - 1).global_sha256
+        if hashlib.sha256(blob).digest() != announced:
+            raise IntegrityError(
+                f"worker {self.settings.label}: the global model sent hashes to "
+                f"{hashlib.sha256(blob).hexdigest()}, but subchain {party.subchain} announces "
+                f"{announced.hex()} for round {round_no - 1}"
+            )
+
+    @cached_property
+    def streams(self) -> tuple[SensorStream, ...]:
+        """What this worker holds: its node's stream (P), or its twin's view of it and the
+        virtual space's data (V), exactly as the in-process engine builds them."""
+        from aoichain.fl import PrivacyPolicy
+        from aoichain.workflow.plugins import resolve
+        from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND, StreamRequest
+        from aoichain.workflow.workers import held_streams
+
+        d = self.settings.data
+        source = resolve(d.source, SOURCE_KIND, BUILTIN_SOURCES)
+        request = StreamRequest(
+            nodes=d.nodes,
+            seed=d.seed,
+            slots=d.slots,
+            slot_s=d.slot_s,
+            records_per_slot=d.records_per_slot,
+            time_scale=d.time_scale or None,
+            folder=d.folder or None,
+            generator=self.settings.generator(),
+        )
+        streams = list(source(request))
+        if not 0 <= d.stream < len(streams):
+            raise InvalidInput(
+                f"Worker {self.settings.label}: the data source gives {len(streams)} streams, "
+                f"it has no stream {d.stream}."
+            )
+        policy = PrivacyPolicy.model_validate_json(self.settings.privacy)
+        seed = None if d.augment_seed < 0 else d.augment_seed
+        return held_streams(self.settings.space, streams[d.stream], policy, augment_seed=seed)
+
+
+#: Where a worker keeps its ticket between messages (Flower's ``context.state``).
+STATE = "aoichain-ticket"
+
+
+def handle(message: Message, context: Context) -> Message:
+    """Answer one message from the ServerApp (any step); an error is a reply, not a crash."""
+    from flwr.app import ConfigRecord
+
+    from aoichain.chain.wire import ticket_json, ticket_of
+    from aoichain.flower.messages import read, reply_to
+    from aoichain.flower.settings import settings_from_node_config
+
+    step, values, blob = read(message)
+    try:
+        node = WorkerNode(settings_from_node_config(context.node_config))
+        if step == "hello":
+            return reply_to(message, node.hello())
+        if step == "enrol":
+            ticket = ticket_of(values["ticket"])
+            context.state[STATE] = ConfigRecord({"json": json.dumps(ticket_json(ticket))})
+            return reply_to(message, node.enrol(ticket))
+        if step == "train":
+            if blob is None:
+                raise InvalidInput("a train message carries the global model")
+            answer, update = node.train(values, blob)
+            return reply_to(message, answer, update)
+        if step == "finish":
+            if STATE not in context.state:
+                raise InvalidInput("this worker holds no ticket (it never enrolled)")
+            ticket = ticket_of(json.loads(str(context.state[STATE]["json"])))
+            return reply_to(message, node.finish(values, blob, ticket))
+        raise InvalidInput(f"unknown step {step!r}")
+    except (AoichainError, KeyError, ValueError, TypeError) as exc:
+        traceback.print_exc(file=sys.stderr)
+        return reply_to(message, {"error": f"{type(exc).__name__}: {exc}"})
