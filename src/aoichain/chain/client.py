@@ -12,6 +12,7 @@ or not, is appended to the ledger's receipt log.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -19,8 +20,6 @@ from functools import partial
 from typing import Any
 
 from eth_abi import decode
-from eth_tester.exceptions import TransactionFailed
-from eth_tester.exceptions import ValidationError as EthTesterValidationError
 from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from web3.contract import Contract
@@ -43,16 +42,24 @@ MAX_FEE_PER_GAS = 50 * 10**9
 PRIORITY_FEE_PER_GAS = 10**9
 RECEIPT_TIMEOUT_S = 60.0
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
-#: What a node (or py-evm in process) raises when it refuses a transaction
-#: outright, e.g. a sender that cannot pay for the gas.
-NODE_REFUSALS = (
+#: What a node raises when it refuses a transaction outright, e.g. a sender
+#: that cannot pay for the gas (py-evm in process adds its own: :func:`node_refusals`).
+NODE_REFUSALS: tuple[type[Exception], ...] = (
     ContractLogicError,
     Web3RPCError,
     ValueError,
     EthUtilsValidationError,
-    EthTesterValidationError,
-    TransactionFailed,
 )
+
+
+def node_refusals() -> tuple[type[Exception], ...]:
+    """:data:`NODE_REFUSALS`, and eth-tester's refusals once eth-tester is loaded (the
+    embedded backend loads it; a process that only talks to nodes never does, and saves
+    the half second importing it costs)."""
+    tester = sys.modules.get("eth_tester.exceptions")
+    if tester is None:
+        return NODE_REFUSALS
+    return (*NODE_REFUSALS, tester.ValidationError, tester.TransactionFailed)
 
 
 @dataclass(frozen=True)
@@ -324,7 +331,7 @@ class ChainClient:
     def _request(self, signed: SignedTx, method: str, params: list[Any]) -> dict[str, Any]:
         try:
             return dict(self.w3.provider.make_request(RPCEndpoint(method), params))
-        except NODE_REFUSALS as exc:
+        except node_refusals() as exc:
             self._nonces.pop(signed.sender, None)
             raise ChainRejected(revert_reason(exc), chain=self.key, label=signed.label) from None
         except Exception as exc:  # the endpoint itself failed (connection refused, ...)
