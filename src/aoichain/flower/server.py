@@ -219,6 +219,8 @@ class FlowerTask(FederatedTask):
         self._answers: dict[int, Reply] = {}
         self._lost: list[Rejection] = []
         self._unverified: list[str] = []
+        #: The last round's message: its wall seconds, and each worker's own timing.
+        self.timings: dict[str, Any] = {}
 
     def _by_index(self) -> dict[int, Worker]:
         return {w.index: w for w in self.workers}
@@ -301,8 +303,10 @@ class FlowerTask(FederatedTask):
             )
             for w in workers
         }
+        started = time.perf_counter()
         with self.phases.timing("training"):
             replies = self.federation.ask("train", questions, message_type="train")
+        self.timings = {"round_trip_s": time.perf_counter() - started}
         self._answers, self._lost = {}, []
         empty = Dataset.empty(self.spec.window, self.spec.n_sensors)
         requests = []
@@ -313,6 +317,7 @@ class FlowerTask(FederatedTask):
                 continue
             values, _ = reply
             self._answers[w.index] = reply
+            self.timings[w.label] = values.get("timing", {})
             requests.append(
                 Request(
                     w,
@@ -520,7 +525,7 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
     note("publishing")
 
     def on_round(row: RoundMetrics) -> None:
-        note("round", **dataclasses.asdict(row))
+        note("round", **dataclasses.asdict(row), timings=task.timings)
 
     task = FlowerTask(prepared, parties, ModelStore(out / "store"), on_round, federation=federation)
     outcome = task.run()

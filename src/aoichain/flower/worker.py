@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 import traceback
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from aoichain.errors import AoichainError, IntegrityError, InvalidInput
 from aoichain.flower.settings import WorkerSettings
@@ -115,12 +119,14 @@ class WorkerNode:
     def train(self, values: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes | None]:
         """Answer a round's request: check the global model, serve the request from the
         cache, train, seal, record the update on the subchain; the answer and the bytes."""
+        began = time.perf_counter()
         from aoichain.chain import ChainRejected
         from aoichain.fl import ModelSpec, TrainConfig, train_local
         from aoichain.workflow.task import answer_request
         from aoichain.workflow.updates import sealed_sha256
         from aoichain.workflow.workers import Worker
 
+        timing = {"imports_s": time.perf_counter() - began}
         s = self.settings
         task_id, round_no = int(values["task_id"]), int(values["round"])
         spec = ModelSpec.model_validate_json(values["spec"])
@@ -154,12 +160,14 @@ class WorkerNode:
             "latency": request.latency,
             "data_time": request.data_time,
             "samples": 0,
+            "timing": timing,
         }
+        timing["serve_s"] = time.perf_counter() - began - timing["imports_s"]
         if not len(request.cache):
             return answer, None
         started = time.perf_counter()
         update = train_local(spec, blob, request.cache, TrainConfig(**values["train"]))
-        answer["seconds_training"] = time.perf_counter() - started
+        timing["training_s"] = time.perf_counter() - started
         sealed, sha = sealed_sha256(
             update.blob, task_id=task_id, round_no=round_no, author=self.address
         )
@@ -248,7 +256,26 @@ class WorkerNode:
     @cached_property
     def streams(self) -> tuple[SensorStream, ...]:
         """What this worker holds: its node's stream (P), or its twin's view of it and the
-        virtual space's data (V), exactly as the in-process engine builds them."""
+        virtual space's data (V), exactly as the in-process engine builds them.
+
+        With a ``cache`` folder they are built once and read back by later
+        messages (each message is a new process: building them again would
+        cost the data source's time every round).
+        """
+        if not self.settings.cache:
+            return self._build_streams()
+        s = self.settings
+        recipe = json.dumps(
+            {"space": s.space, "data": s.data.model_dump(), "privacy": s.privacy}, sort_keys=True
+        )
+        path = Path(s.cache) / f"streams-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}.npz"
+        if path.exists():
+            return _load_streams(path)
+        streams = self._build_streams()
+        _save_streams(path, streams)
+        return streams
+
+    def _build_streams(self) -> tuple[SensorStream, ...]:
         from aoichain.fl import PrivacyPolicy
         from aoichain.workflow.plugins import resolve
         from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND, StreamRequest
@@ -277,12 +304,54 @@ class WorkerNode:
         return held_streams(self.settings.space, streams[d.stream], policy, augment_seed=seed)
 
 
+def _save_streams(path: Path, streams: tuple[SensorStream, ...]) -> None:
+    """Write streams to one ``.npz`` (arrays, and their names as JSON; no pickle)."""
+    arrays: dict[str, Any] = {}
+    meta = []
+    for i, st in enumerate(streams):
+        arrays[f"{i}_times"], arrays[f"{i}_values"] = st.times, st.values
+        arrays[f"{i}_labels"], arrays[f"{i}_mask"] = st.labels, st.mask
+        meta.append({"name": st.name, "columns": list(st.columns), "origin": st.origin})
+    arrays["meta"] = np.array(json.dumps(meta))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_streams(path: Path) -> tuple[SensorStream, ...]:
+    """Streams written by :func:`_save_streams`."""
+    from aoichain.fl import SensorStream
+
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        return tuple(
+            SensorStream(
+                name=m["name"],
+                columns=tuple(m["columns"]),
+                times=data[f"{i}_times"],
+                values=data[f"{i}_values"],
+                labels=data[f"{i}_labels"],
+                mask=data[f"{i}_mask"],
+                origin=float(m["origin"]),
+            )
+            for i, m in enumerate(meta)
+        )
+
+
 #: Where a worker keeps its ticket between messages (Flower's ``context.state``).
 STATE = "aoichain-ticket"
 
 
 def handle(message: Message, context: Context) -> Message:
-    """Answer one message from the ServerApp (any step); an error is a reply, not a crash."""
+    """Answer one message from the ServerApp (any step); an error is a reply, not a crash.
+
+    Every reply carries ``timing``: the CPU seconds this process spent before the
+    handler began (the interpreter, Flower, this module: what a process per message
+    costs) and the handler's own wall seconds (``benchmarks/bench_flower.py``).
+    """
+    cpu_before, began = time.process_time(), time.perf_counter()
     from flwr.app import ConfigRecord
 
     from aoichain.chain.wire import ticket_json, ticket_of
@@ -290,25 +359,33 @@ def handle(message: Message, context: Context) -> Message:
     from aoichain.flower.settings import settings_from_node_config
 
     step, values, blob = read(message)
+    answer: dict[str, Any]
+    update: bytes | None = None
     try:
         node = WorkerNode(settings_from_node_config(context.node_config))
         if step == "hello":
-            return reply_to(message, node.hello())
-        if step == "enrol":
+            answer = node.hello()
+        elif step == "enrol":
             ticket = ticket_of(values["ticket"])
             context.state[STATE] = ConfigRecord({"json": json.dumps(ticket_json(ticket))})
-            return reply_to(message, node.enrol(ticket))
-        if step == "train":
+            answer = node.enrol(ticket)
+        elif step == "train":
             if blob is None:
                 raise InvalidInput("a train message carries the global model")
             answer, update = node.train(values, blob)
-            return reply_to(message, answer, update)
-        if step == "finish":
+        elif step == "finish":
             if STATE not in context.state:
                 raise InvalidInput("this worker holds no ticket (it never enrolled)")
             ticket = ticket_of(json.loads(str(context.state[STATE]["json"])))
-            return reply_to(message, node.finish(values, blob, ticket))
-        raise InvalidInput(f"unknown step {step!r}")
+            answer = node.finish(values, blob, ticket)
+        else:
+            raise InvalidInput(f"unknown step {step!r}")
     except (AoichainError, KeyError, ValueError, TypeError) as exc:
         traceback.print_exc(file=sys.stderr)
-        return reply_to(message, {"error": f"{type(exc).__name__}: {exc}"})
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    answer["timing"] = {
+        "cpu_before_s": cpu_before,
+        "handler_s": time.perf_counter() - began,
+        **answer.get("timing", {}),
+    }
+    return reply_to(message, answer, update)

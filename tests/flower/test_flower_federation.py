@@ -1,0 +1,178 @@
+"""The federated task on Flower's deployment engine, every party its own process.
+
+One federation of 2 IIoT nodes and their twins (4 SuperNodes), 2 rounds, on
+anvil, with worker P0 sending bytes other than those it recorded in round 1:
+it finishes, pays, rejects P0's round-1 update and goes on, and gives every
+round the global model the in-process engine gives (there, the same update is
+altered in the store). Then the ways a federation ends early: Ctrl-C on the
+command, and a ServerApp that fails. After each, no process it started runs
+and no port it used listens.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aoichain.flower.errors import FederationError
+from aoichain.flower.federation import FederationResult, run_federation, still_running
+from aoichain.flower.processes import listening
+from aoichain.flower.settings import WorkerFaults
+from aoichain.workflow import RunResult, load_run_config, run_task
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+CHAINS = {
+    "backend": "anvil",
+    "committee_size": 3,
+    "threshold": 2,
+    "subchain_validators": 2,
+    "subchain_threshold": 2,
+}
+SMALL: dict[str, Any] = {
+    "task": {"rounds": 2, "seed": 3, "target_accuracy": 1.0},
+    "workers": {"physical": 2},
+    "chain": CHAINS,
+}
+
+
+def leftovers(out: Path) -> list[str]:
+    """Processes of the federation in ``out`` that still run, and ports still listening."""
+    record = out / "flower" / "processes.json"
+    found = [f"{label}: {pids}" for label, pids in still_running(record).items()]
+    ports = {p for entry in json.loads(record.read_text()).values() for p in entry["ports"]}
+    deployments = out / "chains" / "deployments.json"
+    if deployments.exists():
+        for chain in json.loads(deployments.read_text())["chains"].values():
+            ports.add(int(chain["rpc_url"].rsplit(":", 1)[1]))
+    found += [f"port {p} listens" for p in sorted(ports) if listening(p)]
+    marks = [str(out), *(f"127.0.0.1:{p}" for p in ports), *(f"--port {p}" for p in ports)]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, UnicodeDecodeError):
+            continue
+        if state != "Z" and any(m in cmd for m in marks):
+            found.append(f"pid {entry}: {cmd[:160]}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> FederationResult:
+    out = tmp_path_factory.mktemp("flower") / "run"
+    return run_federation(
+        load_run_config(overrides=SMALL),
+        out,
+        worker_faults={"P0": WorkerFaults(tamper_reply_round=1)},
+    )
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    config = load_run_config(overrides={**SMALL, "faults": {"tamper_blob": [1, 0]}})
+    return run_task(config, tmp_path_factory.mktemp("in-process") / "run")
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_the_federation_writes_the_run_folder_and_pays(federation: FederationResult) -> None:
+    out, summary = federation.out_dir, federation.summary
+    for name in ("config.toml", "rounds.csv", "workers.csv", "receipts.jsonl", "report.html"):
+        assert (out / name).is_file(), name
+    assert summary.rounds_run == 2
+    assert summary.paid_wei > 0
+    assert summary.paid_wei + summary.reclaimed_wei == summary.budget_wei
+    assert any("claims pay exactly what the run credited" in c for c in summary.balance_checks)
+    assert any("checked the last global model" in c for c in summary.balance_checks)
+    workers = _csv(out / "workers.csv")
+    assert [w["worker"] for w in workers] == ["P0", "P1", "V0", "V1"]
+    assert all(int(w["paid_wei"]) == int(w["credited_wei"]) > 0 for w in workers)
+    senders = {json.loads(line)["sender"] for line in (out / "receipts.jsonl").open()}
+    assert {w["address"] for w in workers} <= senders  # each worker's own transactions
+    for label in ("superlink", "supernode-P0", "supernode-V1", "committee-0", "flwr-run"):
+        assert (out / "logs" / f"{label}.log").is_file()
+
+
+def test_every_round_has_the_global_model_of_the_in_process_engine(
+    federation: FederationResult, in_process: RunResult
+) -> None:
+    rounds = _csv(federation.out_dir / "rounds.csv")
+    assert [r["global_sha256"] for r in rounds] == [r.global_sha256 for r in in_process.rounds]
+    paid = [int(w["paid_wei"]) for w in _csv(federation.out_dir / "workers.csv")]
+    assert paid == in_process.outcome.paid_wei
+
+
+def test_a_worker_whose_bytes_differ_from_its_record_is_rejected_and_the_run_goes_on(
+    federation: FederationResult,
+) -> None:
+    refused = [r for r in federation.summary.rejections if (r["round"], r["worker"]) == (1, "P0")]
+    assert [r["where"] for r in refused] == ["aggregator"]
+    assert "has no blob" in str(refused[0]["reason"])
+    accepted = [int(r["accepted"]) for r in _csv(federation.out_dir / "rounds.csv")]
+    assert accepted == [4, 3]
+
+
+def test_no_process_outlives_the_federation(federation: FederationResult) -> None:
+    assert leftovers(federation.out_dir) == []
+
+
+def test_ctrl_c_on_the_command_stops_every_process_it_started(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[chain]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in CHAINS.items()))
+    out = tmp_path / "run"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    argv = ["run", "--engine", "flower", "--workers", "1", "--rounds", "3", "--config"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aoichain", *argv, str(config), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        progress = out / "progress.jsonl"
+        deadline = time.monotonic() + 300
+        while not (progress.exists() and "publishing" in progress.read_text()):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the federation did not start in 300 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert leftovers(out) == []
+
+
+def test_a_serverapp_failure_is_one_line_and_stops_everything(tmp_path: Path) -> None:
+    config = load_run_config(
+        overrides={"task": {"rounds": 1}, "workers": {"physical": 1}, "chain": CHAINS}
+    )
+    out = tmp_path / "run"
+    # Half a second is too short for any ClientApp to answer: the ServerApp gives up.
+    with pytest.raises(FederationError) as failed:
+        run_federation(config, out, reply_s=0.5)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "finished:failed" in message and "did not say who it is" in message
+    assert leftovers(out) == []
