@@ -31,6 +31,8 @@ from aoichain.chain import digests as d
 from aoichain.chain.committee import collect_signatures
 from aoichain.chain.daemon import Verifier, serve
 from aoichain.chain.errors import AttestationRefused, ChainUnavailable
+from aoichain.chain.keys import read_keystore
+from aoichain.chain.nodes import start_anvils
 from aoichain.chain.remote import (
     RemoteMember,
     RemoteValidator,
@@ -220,3 +222,32 @@ def test_aoichain_verifier_serves_its_own_key_and_refuses_any_other(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.anvil
+def test_chains_deploy_on_running_nodes_writes_what_verifiers_start_from(tmp_path: Path) -> None:
+    nodes = start_anvils(SMALL.chain_ids, tmp_path / "logs")
+    try:
+        urls = tmp_path / "urls.toml"
+        urls.write_text(
+            "".join(f'[chains.{k}]\nrpc_url = "{n.rpc_url}"\n' for k, n in nodes.items())
+        )
+        argv = ["chains", "deploy", "--rpc", str(urls), "--out", str(tmp_path / "d")]
+        argv += ["--committee-size", "3", "--threshold", "2", "--validators", "2"]
+        done = subprocess.run(
+            [sys.executable, "-m", "aoichain", *argv], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        deployment = read_deployment(tmp_path / "d" / "deployments.json")
+        assert [c.rpc_url for c in deployment.chains.values()] == [
+            n.rpc_url for n in nodes.values()
+        ]
+        assert len(deployment.committee) == 3
+        labels = sorted(verifier_labels(deployment).values())
+        keys = sorted(p.stem for p in (tmp_path / "d" / "keys").iterdir())
+        assert set(labels) <= set(keys) and {"deployer", "relayer"} <= set(keys)
+        signer = read_keystore(tmp_path / "d" / "keys" / "validator-V-1.json", "")
+        assert Verifier(signer, deployment).label == "validator-V-1"
+    finally:
+        for node in nodes.values():
+            node.stop()
