@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aoichain.cli._app import app, cli_errors, console, err_console, fail
+from aoichain.cli._app import PasswordFileOpt, app, cli_errors, console, err_console, fail
 
 chains_app = typer.Typer(
     name="chains",
@@ -20,6 +20,14 @@ chains_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(chains_app)
+
+
+CommitteeSizeOpt = Annotated[int, typer.Option("--committee-size", help="Relay committee n.")]
+ThresholdOpt = Annotated[int, typer.Option("--threshold", help="Committee signatures k.")]
+ValidatorsOpt = Annotated[int, typer.Option("--validators", help="Validators per chain.")]
+ValidatorThresholdOpt = Annotated[
+    int, typer.Option("--validator-threshold", help="Validator signatures per checkpoint.")
+]
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -32,25 +40,17 @@ def up(
         Path,
         typer.Option("--out", help="Folder for deployments.json, keys/ and the nodes' logs."),
     ] = Path("chains"),
-    committee_size: Annotated[int, typer.Option("--committee-size", help="Relay committee n.")] = 5,
-    threshold: Annotated[int, typer.Option("--threshold", help="Committee signatures k.")] = 3,
-    validators: Annotated[int, typer.Option("--validators", help="Validators per chain.")] = 3,
-    validator_threshold: Annotated[
-        int, typer.Option("--validator-threshold", help="Validator signatures per checkpoint.")
-    ] = 2,
+    committee_size: CommitteeSizeOpt = 5,
+    threshold: ThresholdOpt = 3,
+    validators: ValidatorsOpt = 3,
+    validator_threshold: ValidatorThresholdOpt = 2,
     physical: Annotated[
         int, typer.Option("--physical-subchains", help="Subchains of the physical space.")
     ] = 1,
     virtual: Annotated[
         int, typer.Option("--virtual-subchains", help="Subchains of the virtual space.")
     ] = 1,
-    password_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--password-file",
-            help="Keystore password file (default: $AOICHAIN_KEY_PASSWORD; empty: loopback only).",
-        ),
-    ] = None,
+    password_file: PasswordFileOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the deployments file path and URLs as JSON.")
     ] = False,
@@ -123,19 +123,11 @@ def deploy(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for deployments.json and keys/.")
     ] = Path("chains"),
-    committee_size: Annotated[int, typer.Option("--committee-size", help="Relay committee n.")] = 5,
-    threshold: Annotated[int, typer.Option("--threshold", help="Committee signatures k.")] = 3,
-    validators: Annotated[int, typer.Option("--validators", help="Validators per chain.")] = 3,
-    validator_threshold: Annotated[
-        int, typer.Option("--validator-threshold", help="Validator signatures per checkpoint.")
-    ] = 2,
-    password_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--password-file",
-            help="Keystore password file (default: $AOICHAIN_KEY_PASSWORD; empty: loopback only).",
-        ),
-    ] = None,
+    committee_size: CommitteeSizeOpt = 5,
+    threshold: ThresholdOpt = 3,
+    validators: ValidatorsOpt = 3,
+    validator_threshold: ValidatorThresholdOpt = 2,
+    password_file: PasswordFileOpt = None,
 ) -> None:
     """Deploy the contracts on nodes that run elsewhere (reachable by URL) and return.
 

@@ -148,24 +148,19 @@ def flower_app_files(
     Every path is made absolute: they are read on this machine, by the
     ServerApp the SuperLink starts. Then: flwr run OUT/app CONNECTION --stream.
     """
-    from aoichain.flower.federation import write_app
-    from aoichain.flower.settings import ServerSettings
-    from aoichain.workflow import config_to_toml, load_run_config
+    from aoichain.flower.federation import write_app_files
+    from aoichain.workflow import load_run_config
 
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, None, seed))
-        out.mkdir(parents=True, exist_ok=True)
-        run_toml = out / "run.toml"
-        run_toml.write_text(config_to_toml(cfg))
-        settings = ServerSettings(
-            run_dir=str(run_dir.resolve()),
-            config=str(run_toml.resolve()),
-            deployments=str(deployments.resolve()),
-            publisher_key=str(publisher_key.resolve()),
-            relayer_key=str(relayer_key.resolve()),
-            verifiers=str(verifiers_file.resolve()),
-            password_file=str(password_file.resolve()) if password_file else "",
-            nodes=2 * cfg.workers.physical,
+        folder = write_app_files(
+            out,
+            cfg,
+            run_dir=run_dir,
+            deployments=deployments,
+            publisher_key=publisher_key,
+            relayer_key=relayer_key,
+            verifiers=verifiers_file,
+            password_file=password_file,
         )
-        folder = write_app(out / "app", settings)
     console.print(f"app -> {folder}; run it: flwr run {folder} CONNECTION --stream")

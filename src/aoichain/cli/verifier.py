@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from aoichain.cli._app import app, cli_errors, err_console, fail
+from aoichain.cli._app import PasswordFileOpt, app, cli_errors, err_console, fail
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -38,13 +38,7 @@ def verifier(
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free one).")] = 0,
-    password_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--password-file",
-            help="Keystore password file (default: $AOICHAIN_KEY_PASSWORD; empty: loopback only).",
-        ),
-    ] = None,
+    password_file: PasswordFileOpt = None,
     ready: Annotated[
         Path | None,
         typer.Option("--ready", help="Write {label, address, url} here once listening."),

@@ -143,6 +143,39 @@ def write_app(folder: Path, settings: ServerSettings) -> Path:
     return folder
 
 
+def write_app_files(
+    out: Path,
+    config: RunConfig,
+    *,
+    run_dir: Path,
+    deployments: Path,
+    publisher_key: Path,
+    relayer_key: Path,
+    verifiers: Path,
+    password_file: Path | None = None,
+    wait_s: float = 300.0,
+    reply_s: float = 900.0,
+) -> Path:
+    """Write ``OUT/run.toml`` (the resolved run config) and ``OUT/app`` (the Flower app,
+    its run config naming these files by absolute path); the app's folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    run_toml = out / "run.toml"
+    run_toml.write_text(config_to_toml(config))
+    settings = ServerSettings(
+        run_dir=str(run_dir.resolve()),
+        config=str(run_toml.resolve()),
+        deployments=str(deployments.resolve()),
+        publisher_key=str(publisher_key.resolve()),
+        relayer_key=str(relayer_key.resolve()),
+        verifiers=str(verifiers.resolve()),
+        password_file=str(password_file.resolve()) if password_file else "",
+        nodes=2 * config.workers.physical,
+        wait_s=wait_s,
+        reply_s=reply_s,
+    )
+    return write_app(out / "app", settings)
+
+
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -290,21 +323,18 @@ def run_federation(
             )
             seconds["processes"] = time.monotonic() - started
             # -- the app
-            run_toml = flower / "run.toml"
-            run_toml.write_text(config_to_toml(config))
-            settings = ServerSettings(
-                run_dir=str(out.resolve()),
-                config=str(run_toml.resolve()),
-                deployments=str(deployments.resolve()),
-                publisher_key=str(keys["publisher"].resolve()),
-                relayer_key=str((infra / "relayer.json").resolve()),
-                verifiers=str(verifiers.resolve()),
-                password_file=str(Path(pw).resolve()) if pw else "",
-                nodes=2 * n,
+            app = write_app_files(
+                flower,
+                config,
+                run_dir=out,
+                deployments=deployments,
+                publisher_key=keys["publisher"],
+                relayer_key=infra / "relayer.json",
+                verifiers=verifiers,
+                password_file=Path(pw) if pw else None,
                 wait_s=wait_s,
                 reply_s=reply_s,
             )
-            app = write_app(flower / "app", settings)
             cli_home = home / "cli"
             cli_home.mkdir(parents=True, exist_ok=True)
             (cli_home / "config.toml").write_text(
@@ -519,7 +549,7 @@ def _check_finished(procs: Processes, cli_home: Path, run_id: int) -> None:
         ) from None
     state = str(run.get("status", ""))
     if state != "finished:completed":
-        details = str(run.get("status-details", "")).strip()
+        details = " ".join(str(run.get("status-details", "")).split())
         details = details.removeprefix("ServerApp failed with exception: ")
         raise FederationError(f"the ServerApp's run ended {state}: {details}")
 

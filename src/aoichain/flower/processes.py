@@ -46,9 +46,8 @@ def _set_subreaper(on: bool) -> bool:
     return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0)
 
 
-def _parents() -> dict[int, int]:
-    """Every live process's parent, from ``/proc`` (zombies excluded)."""
-    out = {}
+def _processes() -> Iterator[tuple[int, str, int]]:
+    """Every process as ``(pid, state, parent pid)``, from ``/proc``."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -57,9 +56,12 @@ def _parents() -> dict[int, int]:
         except OSError:
             continue
         state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
-        if state != "Z":
-            out[int(entry)] = int(ppid)
-    return out
+        yield int(entry), state, int(ppid)
+
+
+def _parents() -> dict[int, int]:
+    """Every live process's parent (zombies excluded)."""
+    return {pid: ppid for pid, state, ppid in _processes() if state != "Z"}
 
 
 def descendants(roots: Iterable[int], parents: Mapping[int, int] | None = None) -> set[int]:
@@ -273,14 +275,7 @@ class Processes:
         for s in self.started:
             s.popen.poll()
         me = os.getpid()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in self._children_before:
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
-            if state == "Z" and int(ppid) == me:
+        for pid, state, ppid in _processes():
+            if state == "Z" and ppid == me and pid not in self._children_before:
                 with contextlib.suppress(ChildProcessError):
-                    os.waitpid(int(entry), os.WNOHANG)
+                    os.waitpid(pid, os.WNOHANG)

@@ -483,6 +483,7 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
 
     settings = ServerSettings.from_run_config(run_config)
     out = Path(settings.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
     progress = out / "progress.jsonl"
     started = time.monotonic()
 
