@@ -64,8 +64,11 @@ from aoichain.workflow.steps import Claimed, Payout
 from aoichain.workflow.updates import unseal
 
 if TYPE_CHECKING:
+    from flwr.app import Message
     from flwr.serverapp import Grid
 
+#: Seconds between two pulls of the replies a step waits for.
+POLL_S = 0.2
 #: A worker's reply: its values and the bytes it sent, or why there is none.
 Reply = tuple[dict[str, Any], bytes | None]
 
@@ -174,10 +177,8 @@ class Federation:
             for i, (values, blob) in questions.items()
         ]
         by_node = {node: i for i, node in where.items()}
-        out: dict[int, Reply | str] = {
-            i: f"no reply within {self.reply_s:.0f} s" for i in questions
-        }
-        for reply in self.grid.send_and_receive(messages, timeout=self.reply_s):
+        out: dict[int, Reply | str] = {i: f"no reply within {self.reply_s:g} s" for i in questions}
+        for reply in self._exchange(messages):
             i = by_node.get(reply.metadata.src_node_id)
             if i is None:
                 continue
@@ -187,6 +188,21 @@ class Federation:
             _, values, blob = read(reply)
             out[i] = str(values["error"]) if "error" in values else (values, blob)
         return out
+
+    def _exchange(self, messages: list[Message]) -> list[Message]:
+        """Push ``messages``; pull their replies every :data:`POLL_S` until all came or
+        ``reply_s`` passed (Flower's ``send_and_receive`` pulls every 3 s)."""
+        waiting = set(self.grid.push_messages(messages))
+        deadline = time.monotonic() + self.reply_s
+        replies: list[Message] = []
+        while waiting:
+            got = list(self.grid.pull_messages(waiting))
+            replies += got
+            waiting -= {m.metadata.reply_to_message_id for m in got}
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(POLL_S)
+        return replies
 
 
 class FlowerTask(FederatedTask):
