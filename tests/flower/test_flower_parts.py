@@ -19,8 +19,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from flwr.common.config import parse_config_args
+from typer.testing import CliRunner
 
 from aoichain.chain.deployment import record_of
+from aoichain.cli import app
+from aoichain.flower.errors import FederationError
 from aoichain.flower.federation import app_pyproject
 from aoichain.flower.messages import content, read
 from aoichain.flower.processes import Processes, alive, descendants
@@ -166,3 +169,25 @@ def test_a_workers_streams_come_back_from_its_cache_exactly(
         for name in ("times", "values", "labels", "mask"):
             a, b = getattr(was, name), getattr(back, name)
             assert a.dtype == b.dtype and np.array_equal(a, b), name
+
+
+def test_the_flower_engine_needs_chains_other_processes_can_reach() -> None:
+    result = CliRunner().invoke(app, ["run", "--engine", "flower", "--chains", "embedded"])
+    assert result.exit_code == 2
+    assert "its chains must be nodes" in result.output
+
+
+def test_a_failed_federation_ends_the_command_with_status_1_and_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import aoichain.flower.federation as federation
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise FederationError("the ServerApp's run ended finished:failed: no SuperNode is P0")
+
+    monkeypatch.setattr(federation, "run_federation", failing)
+    argv = ["run", "--engine", "flower", "--workers", "1", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == ["error: the ServerApp's run ended finished:failed: no SuperNode is P0"]
