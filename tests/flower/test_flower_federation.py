@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from aoichain.flower.errors import FederationError
-from aoichain.flower.federation import FederationResult, run_federation, still_running
+from aoichain.flower.federation import run_federation, still_running
 from aoichain.flower.processes import listening
 from aoichain.flower.settings import WorkerFaults
-from aoichain.workflow import RunResult, load_run_config, run_task
+from aoichain.workflow import load_run_config, run_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -70,32 +70,29 @@ def leftovers(out: Path) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> FederationResult:
-    out = tmp_path_factory.mktemp("flower") / "run"
-    return run_federation(
-        load_run_config(overrides=SMALL),
-        out,
-        worker_faults={"P0": WorkerFaults(tamper_reply_round=1)},
-    )
-
-
-@pytest.fixture(scope="module")
-def in_process(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    config = load_run_config(overrides={**SMALL, "faults": {"tamper_blob": [1, 0]}})
-    return run_task(config, tmp_path_factory.mktemp("in-process") / "run")
-
-
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open() as fh:
         return list(csv.DictReader(fh))
 
 
-def test_the_federation_writes_the_run_folder_and_pays(federation: FederationResult) -> None:
-    out, summary = federation.out_dir, federation.summary
+# One test, one federation: pytest-xdist would run a module-scoped fixture once per
+# worker, and a federation costs a minute or two.
+def test_a_federation_pays_matches_the_in_process_engine_and_survives_a_lying_worker(
+    tmp_path: Path,
+) -> None:
+    result = run_federation(
+        load_run_config(overrides=SMALL),
+        tmp_path / "flower",
+        worker_faults={"P0": WorkerFaults(tamper_reply_round=1)},
+    )
+    out, summary = result.out_dir, result.summary
+    # It finishes and writes the in-process engine's run folder, and each process's log.
     for name in ("config.toml", "rounds.csv", "workers.csv", "receipts.jsonl", "report.html"):
         assert (out / name).is_file(), name
+    for label in ("superlink", "supernode-P0", "supernode-V1", "committee-0", "flwr-run"):
+        assert (out / "logs" / f"{label}.log").is_file()
     assert summary.rounds_run == 2
+    # It pays: every worker claimed what the run credited, from its own key.
     assert summary.paid_wei > 0
     assert summary.paid_wei + summary.reclaimed_wei == summary.budget_wei
     assert any("claims pay exactly what the run credited" in c for c in summary.balance_checks)
@@ -104,32 +101,23 @@ def test_the_federation_writes_the_run_folder_and_pays(federation: FederationRes
     assert [w["worker"] for w in workers] == ["P0", "P1", "V0", "V1"]
     assert all(int(w["paid_wei"]) == int(w["credited_wei"]) > 0 for w in workers)
     senders = {json.loads(line)["sender"] for line in (out / "receipts.jsonl").open()}
-    assert {w["address"] for w in workers} <= senders  # each worker's own transactions
-    for label in ("superlink", "supernode-P0", "supernode-V1", "committee-0", "flwr-run"):
-        assert (out / "logs" / f"{label}.log").is_file()
-
-
-def test_every_round_has_the_global_model_of_the_in_process_engine(
-    federation: FederationResult, in_process: RunResult
-) -> None:
-    rounds = _csv(federation.out_dir / "rounds.csv")
-    assert [r["global_sha256"] for r in rounds] == [r.global_sha256 for r in in_process.rounds]
-    paid = [int(w["paid_wei"]) for w in _csv(federation.out_dir / "workers.csv")]
-    assert paid == in_process.outcome.paid_wei
-
-
-def test_a_worker_whose_bytes_differ_from_its_record_is_rejected_and_the_run_goes_on(
-    federation: FederationResult,
-) -> None:
-    refused = [r for r in federation.summary.rejections if (r["round"], r["worker"]) == (1, "P0")]
+    assert {w["address"] for w in workers} <= senders
+    # P0's round-1 bytes differ from its record: the aggregator refuses them, the run goes on.
+    refused = [r for r in summary.rejections if (r["round"], r["worker"]) == (1, "P0")]
     assert [r["where"] for r in refused] == ["aggregator"]
     assert "has no blob" in str(refused[0]["reason"])
-    accepted = [int(r["accepted"]) for r in _csv(federation.out_dir / "rounds.csv")]
-    assert accepted == [4, 3]
-
-
-def test_no_process_outlives_the_federation(federation: FederationResult) -> None:
-    assert leftovers(federation.out_dir) == []
+    rounds = _csv(out / "rounds.csv")
+    assert [int(r["accepted"]) for r in rounds] == [4, 3]
+    # The in-process engine on anvil, the same update altered in its store, agrees round
+    # for round and wei for wei.
+    in_process = run_task(
+        load_run_config(overrides={**SMALL, "faults": {"tamper_blob": [1, 0]}}),
+        tmp_path / "in-process",
+    )
+    assert [r["global_sha256"] for r in rounds] == [r.global_sha256 for r in in_process.rounds]
+    assert [int(w["paid_wei"]) for w in workers] == in_process.outcome.paid_wei
+    # No process outlives it.
+    assert leftovers(out) == []
 
 
 def test_ctrl_c_on_the_command_stops_every_process_it_started(tmp_path: Path) -> None:
@@ -141,18 +129,19 @@ def test_ctrl_c_on_the_command_stops_every_process_it_started(tmp_path: Path) ->
         "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
     }
     argv = ["run", "--engine", "flower", "--workers", "1", "--rounds", "3", "--config"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aoichain", *argv, str(config), "--out", str(out)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aoichain", *argv, str(config), "--out", str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         progress = out / "progress.jsonl"
         deadline = time.monotonic() + 300
         while not (progress.exists() and "publishing" in progress.read_text()):
-            assert proc.poll() is None, proc.communicate()[1]
+            assert proc.poll() is None, errors.read_text()
             assert time.monotonic() < deadline, "the federation did not start in 300 s"
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
