@@ -367,6 +367,7 @@ class ChainClient:
             "transactionHash": owner._last.tx_hash,
             "blockNumber": block,
             "gasUsed": gas_used,
+            "feeWei": owner._last.fee_wei,
             "status": int(ok),
             "contractAddress": to_checksum_address(created) if created else None,
         }

@@ -69,6 +69,7 @@ class Publisher:
         self.main = main
         self.deployment = deployment
         self.contract = main.contract(load("main"), deployment.chains["M"].contract)
+        self._strides: dict[int, int] = {}  # task -> indices per item (fixed at publication)
 
     def __repr__(self) -> str:
         return f"Publisher({self.address})"
@@ -117,7 +118,9 @@ class Publisher:
                 f"The 'subchain' parameter of Publisher.admit must be one of "
                 f"{', '.join(self.deployment.subchains)}. Got {subchain!r} instead."
             )
-        stride = int(self._call("tasks", task_id)[5])
+        if task_id not in self._strides:
+            self._strides[task_id] = int(self._call("tasks", task_id)[5])
+        stride = self._strides[task_id]
         if stride == 0 or index // stride != item:
             raise InvalidInput(
                 f"Worker index {index} is not in item {item}'s range of task {task_id} "

@@ -143,12 +143,15 @@ class FederatedTask:
                 index = w.item * stride + taken.get(w.item, 0)
                 taken[w.item] = taken.get(w.item, 0) + 1
                 party = self.party(w)
-                ticket = self.network.publisher.admit(
+                tickets[w.index] = self.network.publisher.admit(
                     task_id, party.address, party.subchain, w.item, index
                 )
-                party.enrol(ticket)
                 enrolled.append(w)
-                tickets[w.index] = ticket
+            # Each worker signs its own enrolment; they land together.
+            results = send_together([self.party(w).enrol_tx(tickets[w.index]) for w in enrolled])
+        for w, result in zip(enrolled, results, strict=True):
+            if isinstance(result, ChainRejected):
+                raise IntegrityError(f"worker {w.label} could not enrol: {result.reason}")
         return Enrolled(enrolled, tickets)
 
     # -- steps c to f, once per round -----------------------------------------------------
@@ -372,19 +375,26 @@ class FederatedTask:
         with self.phases.timing("ledger"):
             publisher.finish(task_id)
             paid = [0] * len(self.workers)
-            for w in self.workers:
-                if credited[w.index] == 0:
-                    continue
-                party = self.party(w)
-                before = party.balance()
-                got, fee = party.claim(tickets[w.index], rounds)
-                after = party.balance()
-                if got != credited[w.index] or after - before != got - fee:
+            owed = [w for w in self.workers if credited[w.index] > 0]
+            before = [self.party(w).balance() for w in owed]
+            # Each worker signs its own claim; they land together.
+            results = send_together(
+                [self.party(w).claim_tx(tickets[w.index], rounds) for w in owed]
+            )
+            for w, start, result in zip(owed, before, results, strict=True):
+                if isinstance(result, ChainRejected):
                     raise IntegrityError(
-                        f"worker {w.label}: claimed {got} wei (balance moved {after - before}, "
-                        f"gas {fee}), the run credited {credited[w.index]}"
+                        f"worker {w.label}: its claim was refused: {result.reason}"
                     )
-                paid[w.index] = got
+                moved = self.party(w).balance() - start
+                if moved != credited[w.index] - result["feeWei"]:
+                    raise IntegrityError(
+                        f"worker {w.label}: claimed {moved + result['feeWei']} wei (balance moved "
+                        f"{moved}, gas {result['feeWei']}), the run credited {credited[w.index]}"
+                    )
+                paid[w.index] = credited[w.index]
+            if publisher.task(task_id)["paid"] != sum(paid):
+                raise IntegrityError("the main chain's paid total differs from the claims")
             budget, earned = self.prepared.task.escrow_wei, sum(credited)
             # The contract refuses an empty reclaim; with every worker at the top reward
             # for every round (e.g. flat) the whole escrow was earned.
