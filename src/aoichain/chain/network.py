@@ -162,6 +162,24 @@ def read_infrastructure_keys(
     }
 
 
+def read_run_keys(
+    keys_dir: Path, password: str, workers: Mapping[str, int]
+) -> tuple[Signer, dict[str, list[Signer]]]:
+    """The publisher's and the workers' keystores a run wrote to ``keys_dir`` (to resume it).
+
+    Raises
+    ------
+    InvalidInput
+        If a keystore is missing or the password does not open it.
+    """
+    publisher = read_keystore(keys_dir / "publisher.json", password)
+    found = {
+        sp: [read_keystore(keys_dir / f"worker-{sp}-{i}.json", password) for i in range(n)]
+        for sp, n in workers.items()
+    }
+    return publisher, found
+
+
 def funding(keys: Keys, subchains: list[str], config: ChainConfig) -> dict[str, dict[str, int]]:
     """Wei each sending account needs on each chain, by chain key, then address."""
     ops = {keys.deployer.address: FUND_WEI, keys.relayer.address: FUND_WEI}
@@ -251,6 +269,7 @@ class Network:
         keys_dir: str | Path | None = None,
         log_dir: str | Path | None = None,
         for_run: bool = True,
+        resume: bool = False,
     ) -> Network:
         """Start (or attach to) the chains, deploy if needed, create every party.
 
@@ -267,6 +286,10 @@ class Network:
         for_run
             Whether the network serves a run (a publisher and workers, funded,
             their keystores written); False for a deployment alone (``chains up``).
+        resume
+            ``rpc`` only: the run's publisher and workers are the ones whose
+            keystores ``keys_dir`` already holds (a run resumed or recovered),
+            not new parties.
 
         Raises
         ------
@@ -280,7 +303,7 @@ class Network:
         log: list[Receipt] = []
         nodes: dict[str, ChainNode] = {}
         try:
-            return cls._start(config, counts, keys_dir, log_dir, nodes, log, for_run)
+            return cls._start(config, counts, keys_dir, log_dir, nodes, log, for_run, resume)
         except BaseException:
             for node in nodes.values():
                 node.stop()
@@ -296,6 +319,7 @@ class Network:
         nodes: dict[str, ChainNode],
         log: list[Receipt],
         for_run: bool,
+        resume: bool = False,
     ) -> Network:
         addresses: dict[str, str] | None = None
         record: Deployment | None = None
@@ -320,6 +344,10 @@ class Network:
             for k, entry in spec.chains.items():
                 nodes[k] = attach_rpc(k, entry.rpc_url, entry.chain_id)
             keys = Keys.fresh(config, counts)
+            if resume:
+                assert keys_dir is not None
+                password = keystore_password(config.password_file)
+                keys.publisher, keys.workers = read_run_keys(Path(keys_dir), password, counts)
             views_cfg = {**spec.views, **views_cfg}
             if spec.deployed:
                 assert spec.committee is not None
@@ -367,7 +395,7 @@ class Network:
                 fund(nodes[k].view(), targets, log)
             if keys_dir is not None:
                 password = keystore_password(config.password_file)
-                new = keys.run_parties() if for_run else []
+                new = keys.run_parties() if for_run and not resume else []
                 new += keys.infrastructure() if addresses is None else []
                 keys.write(Path(keys_dir), password, new)
         clients = {k: ChainClient(n.view(), log) for k, n in nodes.items()}

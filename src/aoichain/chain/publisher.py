@@ -175,6 +175,10 @@ class Publisher:
             verified[key] = body.records
         return verified
 
+    def global_model(self, task_id: int, round_no: int) -> bytes:
+        """The global model M holds for a round (32 zero bytes: none recorded)."""
+        return bytes(self._call("global_models", task_id, round_no))
+
     def record_global_model(
         self,
         task_id: int,
@@ -216,6 +220,12 @@ class Publisher:
         self._send("reclaim", task_id)
         (event,) = self.main.events(self.contract, "Reclaimed")
         return int(event["args"]["amount"])
+
+    def my_tasks(self) -> list[int]:
+        """The ids of every task this publisher posted on M (a run's key posts one or a few)."""
+        count = int(self._call("task_count"))
+        mine = self.address.lower()
+        return [i for i in range(1, count + 1) if str(self._call("tasks", i)[0]).lower() == mine]
 
     def task(self, task_id: int) -> dict[str, Any]:
         """The task as M holds it (escrow, credited, paid, rounds opened/closed, ...)."""

@@ -193,6 +193,15 @@ class Worker:
         data = contract.aoichain_codec.calldata(fn, args)
         return client.sign(self.signer, contract.address, data, label=fn, gas=gas)
 
+    def enrolled(self, task_id: int) -> bool:
+        """Whether the worker's subchain holds its enrolment in the task."""
+        return bool(self.sub.call(self._sub, "enrolment", task_id, self.address)[0])
+
+    def has_record(self, task_id: int, round_no: int, index: int) -> bool:
+        """Whether the worker's subchain holds its record of the round (``index``: its ticket's)."""
+        word = int(self.sub.call(self._sub, "submitted", task_id, round_no, index // 256))
+        return bool(word >> (index % 256) & 1)
+
     def announced(self, task_id: int, round_no: int) -> Announcement:
         """What the worker's subchain announces of a round's global model (zeros: nothing yet)."""
         return Announcement(

@@ -134,18 +134,36 @@ def run(
     data: DataOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Finish the run in this folder from its journal (chains that outlive runs).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
+    from aoichain.errors import InvalidInput
     from aoichain.jsonio import dumps
     from aoichain.report.run_report import write_run_report
-    from aoichain.workflow import load_run_config, run_task
+    from aoichain.workflow import load_run_config, resumable_config, resume_run, run_task
 
     with cli_errors():
-        cfg = load_run_config(config, _overrides(rounds, workers, scheme, data, chains, seed))
+        over = _overrides(rounds, workers, scheme, data, chains, seed)
+        if resume is not None:
+            if over or config is not None:
+                raise InvalidInput("--resume takes the run's own config: give no other options")
+            out = resume
+            cfg = resumable_config(resume)
+        else:
+            cfg = load_run_config(config, over)
         bar = _RoundProgress(cfg.task.rounds)
         with bar.progress:
-            result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
+            if resume is not None:
+                result = resume_run(resume, on_round=bar.round, on_status=bar.status)
+            else:
+                result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
             bar.status("writing the report")
             report = write_run_report(result)
     if as_json:
@@ -207,3 +225,16 @@ def compare(
         )
     console.print(table)
     console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")
+
+
+@app.command()
+def recover(
+    run_dir: Annotated[Path, typer.Argument(help="The folder of a run that stopped.")],
+) -> None:
+    """Settle a stopped run's task: close the round, finish, pay the earned, reclaim the rest."""
+    from aoichain.workflow import recover_run
+
+    with cli_errors(), console.status("recovering") as shown:
+        lines = recover_run(run_dir, on_status=lambda msg: shown.update(msg))
+    for line in lines or ["the run's publisher posted no task: no escrow to return"]:
+        console.print(f"[green]✓[/] {line}")

@@ -8,6 +8,7 @@
 from aoichain.workflow.compare import compare_schemes
 from aoichain.workflow.config import RunConfig, config_to_toml, load_run_config
 from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
+from aoichain.workflow.resume import recover_run, resumable_config, resume_run
 from aoichain.workflow.run import RunResult, prepare, resolve_plugins, run_task
 from aoichain.workflow.schemes import BUILTIN_SCHEMES, Scheme
 from aoichain.workflow.sources import DataSource, StreamRequest
@@ -58,6 +59,9 @@ __all__ = [
     "config_to_toml",
     "load_run_config",
     "prepare",
+    "recover_run",
     "resolve_plugins",
+    "resumable_config",
+    "resume_run",
     "run_task",
 ]

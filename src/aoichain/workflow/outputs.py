@@ -151,7 +151,7 @@ def write_run_folder(
 ) -> RunSummary:
     """Write every file of the run folder; return the summary."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(config_to_toml(prepared.config))
+    (out / "config.toml").write_text(config_to_toml(prepared.config.with_absolute_paths()))
     write_json(out / "contract.json", prepared.contract.to_dict())
     _write_csv(out / "rounds.csv", [asdict(r) for r in outcome.rounds])
     rows = worker_rows(prepared, outcome)

@@ -33,8 +33,9 @@ from aoichain.fl import (
     twin_view,
 )
 from aoichain.incentive import Contract, Market
-from aoichain.workflow.config import RunConfig
+from aoichain.workflow.config import RunConfig, config_to_toml
 from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
+from aoichain.workflow.journal import Journal, check_resumable
 from aoichain.workflow.outputs import write_run_folder
 from aoichain.workflow.plugins import AGGREGATION_KIND, describe, resolve
 from aoichain.workflow.schemes import SCHEME_KIND, Scheme, builtin_schemes
@@ -106,7 +107,11 @@ def resolve_plugins(
         or resolve(
             names["faults"],
             FAULT_KIND,
-            {"configured": lambda: ConfiguredFaults(f.tamper_blob, f.lying_relayer)},
+            {
+                "configured": lambda: ConfiguredFaults(
+                    f.tamper_blob, f.lying_relayer, f.dropout, config.task.seed
+                )
+            },
         ),
         names=names,
     )
@@ -292,8 +297,14 @@ def run_task(
     scheme: Scheme | None = None,
     source: DataSource | None = None,
     faults: FaultInjector | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run one federated task end to end and write its run folder.
+
+    The run writes its journal (:mod:`aoichain.workflow.journal`) to the
+    folder as it goes; with ``resume`` it continues the task that journal
+    holds, on the same chains with the same parties' keys, and finishes it
+    (use :func:`resume_run` to resume from the folder alone).
 
     Parameters
     ----------
@@ -318,6 +329,9 @@ def run_task(
         Plug-ins that win over the config's names (see
         :mod:`aoichain.workflow.plugins`): an aggregation rule, an incentive
         scheme (menu builder), a data source, a fault injector.
+    resume : bool
+        Continue the task of the journal in ``out_dir`` (``rpc`` chains only:
+        chains a run started itself die with it).
 
     Raises
     ------
@@ -339,23 +353,34 @@ def run_task(
     # The run's own parties (publisher, workers) keep their keys only where the chains
     # outlive the run: embedded chains and anvil nodes started here die with it.
     keys_dir = out / "keys" if config.chain.backend == "rpc" and network is None else None
-    if keys_dir is not None and keys_dir.exists() and any(keys_dir.iterdir()):
+    journal = Journal(out)
+    if resume:
+        check_resumable(out, config.chain.backend, network is not None)
+    elif keys_dir is not None and keys_dir.exists() and any(keys_dir.iterdir()):
         raise InvalidInput(
             f"{keys_dir} holds the keys of an earlier run (their tasks may still owe or hold "
-            f"money); choose another --out"
+            f"money): resume it (--resume {out}), settle it (aoichain recover {out}), or "
+            f"choose another --out"
         )
     chains: AbstractContextManager[Network] = (
         nullcontext(network)
         if network is not None
-        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir)
+        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, resume=resume)
     )
     with chains as network:
         out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            journal.clear()
+            (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
         store = ModelStore(out / "store")
-        status("publishing the task")
-        outcome = task_cls(prepared, network, store, on_round=on_round).run()
+        status("resuming the task" if resume else "publishing the task")
+        task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
+        try:
+            outcome = task.run()
+        finally:
+            journal.receipts(network.receipts)
         deployments = network.deployment.to_json()
-        receipts = [r.to_dict() for r in network.receipts]
+    receipts = journal.written_receipts()
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)
     return RunResult(
         prepared=prepared,
