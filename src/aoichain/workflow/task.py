@@ -218,6 +218,18 @@ class FederatedTask(PaymentSteps):
             requests.append(Request(w, concat_datasets(parts), age, delay, data_time))
         return requests
 
+    def in_time(
+        self, round_no: int, requests: Sequence[Request]
+    ) -> tuple[list[Request], list[Request]]:
+        """The answers that came before the round's deadline (``[task] deadline_s`` simulated
+        seconds after the request), and the late ones: the round closes without them."""
+        deadline = self.config.task.deadline_s
+        if deadline is None:
+            return list(requests), []
+        return [q for q in requests if q.latency <= deadline], [
+            q for q in requests if q.latency > deadline
+        ]
+
     def train(
         self, round_no: int, model: GlobalModel, requests: Sequence[Request]
     ) -> list[Trained]:
@@ -489,7 +501,7 @@ class FederatedTask(PaymentSteps):
                 before, n_receipts = self.phases.snapshot(), len(receipts)
                 if not state.opened:
                     self.open_round(task_id, r)
-                requests = self.serve(r, enrolled.workers)
+                requests, late = self.in_time(r, self.serve(r, enrolled.workers))
                 trained = self.train(r, model, requests)
                 uploaded = self.upload(task_id, r, trained)
                 relayed = self.relay(task_id, r)
@@ -497,13 +509,14 @@ class FederatedTask(PaymentSteps):
                 if retried:  # ask the workers that delivered nothing once more
                     delivered = {t.worker.index for t in trained}
                     again = [w for w in enrolled.workers if w.index not in delivered]
-                    requests += self.serve(r, again, attempt=1)
-                    more = self.upload(task_id, r, self.train(r, model, requests[-len(again) :]))
+                    retry, late = self.in_time(r, self.serve(r, again, attempt=1))
+                    requests += retry
+                    more = self.upload(task_id, r, self.train(r, model, retry))
                     uploaded = Uploaded(
                         uploaded.recorded + more.recorded, uploaded.rejections + more.rejections
                     )
                     relayed = self.relay(task_id, r)
-                answered = {req.worker.index for req in requests}
+                answered = {req.worker.index for req in requests} | {q.worker.index for q in late}
                 for req in requests:
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
@@ -511,7 +524,14 @@ class FederatedTask(PaymentSteps):
                     Rejection(r, w.label, "worker", "missed the round (no answer)")
                     for w in enrolled.workers
                     if w.index not in answered
-                ]
+                ] + [
+                    Rejection(
+                        r, q.worker.label, "worker",
+                        f"late: latency {q.latency:.1f} s, past the round's deadline of "
+                        f"{self.config.task.deadline_s} s",
+                    )
+                    for q in late
+                ]  # fmt: skip
                 too_few = len(relayed.attested) < self.config.task.min_updates
                 aggregated = (
                     Aggregated(model, [], [])
