@@ -23,6 +23,7 @@ from eth_tester.exceptions import TransactionFailed
 from eth_tester.exceptions import ValidationError as EthTesterValidationError
 from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
@@ -370,6 +371,14 @@ class ChainClient:
             "feeWei": owner._last.fee_wei,
             "status": int(ok),
             "contractAddress": to_checksum_address(created) if created else None,
+            "logs": [
+                {
+                    "address": str(log["address"]),
+                    "topics": [HexBytes(x) for x in log["topics"]],
+                    "data": HexBytes(log["data"]),
+                }
+                for log in rcpt.get("logs", [])
+            ],
         }
 
     def _receipt(self, tx_hash: str) -> dict[str, Any]:
