@@ -42,6 +42,7 @@ from web3.types import RPCEndpoint
 from aoichain.chain.artifacts import Artifact
 from aoichain.chain.errors import ChainRejected, ChainUnavailable
 from aoichain.chain.keys import Signer
+from aoichain.chain.transport import KeepAliveProvider
 from aoichain.chain.views import ChainView, bound
 
 #: Gas limit of a transaction by default: above the costliest operation, below
@@ -339,13 +340,7 @@ class ChainClient:
         if not txs:
             return []
         if self.view.url is None or not self._can_mine():
-            out: list[dict[str, Any] | ChainRejected] = []
-            for signed in txs:
-                try:
-                    out.append(self._send_one(signed))
-                except ChainRejected as exc:
-                    out.append(exc)
-            return out
+            return self._each(txs)
         results: list[dict[str, Any] | ChainRejected] = []
         for block in _blocks(txs):
             results += self._one_block(block)
@@ -394,7 +389,10 @@ class ChainClient:
         self._mine_request("evm_setAutomine", [False])
         try:
             requests = [(RPCEndpoint("eth_sendRawTransaction"), ["0x" + t.raw.hex()]) for t in txs]
-            answers = provider.make_batch_request(requests, resend=False)
+            if isinstance(provider, KeepAliveProvider):
+                answers = provider.make_batch_request(requests, resend=False)
+            else:
+                answers = provider.make_batch_request(requests)
             if not isinstance(answers, list):
                 raise ChainUnavailable(f"{self.view.where}: the node refused a batch: {answers}")
             self._mine_request("evm_mine", [])
@@ -407,6 +405,7 @@ class ChainClient:
         return [dict(a) for a in answers]
 
     def _each(self, txs: Sequence[SignedTx]) -> list[dict[str, Any] | ChainRejected]:
+        """Send ``txs`` one after the other; their receipts or refusals."""
         out: list[dict[str, Any] | ChainRejected] = []
         for signed in txs:
             try:
@@ -437,7 +436,9 @@ class ChainClient:
     def _mine_request(self, method: str, params: list[Any]) -> None:
         """``method`` once (an outage raises)."""
         provider: Any = self.w3.provider
-        answer = provider.make_request_once(RPCEndpoint(method), params)
+        answer = getattr(provider, "make_request_once", provider.make_request)(
+            RPCEndpoint(method), params
+        )
         if "error" in answer:
             raise ChainUnavailable(f"{self.view.where}: {method} failed: {answer['error']}")
 

@@ -475,7 +475,9 @@ class Network:
         def views_of(label: str) -> dict[str, ChainView]:
             own = record.views.get(label, {})
             return {
-                k: http_view(k, own[k], default[k].chain_id) if k in own else default[k]
+                k: http_view(k, own[k], default[k].chain_id, outage_s=config.outage_s)
+                if k in own
+                else default[k]
                 for k in default
             }
 

@@ -148,7 +148,11 @@ class ChainView:
                 self.wait_out(what, exc, wait)
                 continue
             if self._connection_count() != self._connections:
-                self._reconnected()
+                try:
+                    self._reconnected()
+                except Exception as exc:
+                    if not self.is_outage(exc):
+                        raise  # ChainRewound; an outage: checked at the next call
             return result
 
     def wait_out(self, what: str, exc: BaseException, wait: _Wait | None = None) -> None:
