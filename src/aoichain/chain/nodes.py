@@ -492,13 +492,12 @@ class Supervisor:
             self._save_failing.discard(key)
 
     def _restart(self, key: str, node: ChainNode, proc: AnvilProcess) -> None:
-        code = proc.returncode
-        how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit {code}"
+        how = _ended(proc.returncode)
         began = time.monotonic()
         try:
             proc.restart()
             head = proc.head()
-        except (ChainUnavailable, OSError) as exc:
+        except (ChainUnavailable, OSError, http.client.HTTPException, KeyError, ValueError) as exc:
             pause = min(
                 2 * self._retry.get(key, (0.0, self.RETRY_FIRST_S / 2))[1], self.RETRY_MAX_S
             )
@@ -515,6 +514,18 @@ class Supervisor:
             f"chain {key}: its node ({node.rpc_url}) stopped ({how}); restarted {source} "
             f"at block {head} in {time.monotonic() - began:.2f} s"
         )
+
+
+def _ended(code: int | None) -> str:
+    """How a process ended, from its return code: ``exit 1``, ``killed by SIGKILL``."""
+    if code is None:
+        return "not running"
+    if code >= 0:
+        return f"exit {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
 
 
 def http_web3(key: str, url: str) -> Web3:
