@@ -138,6 +138,9 @@ def play(backend: str, workers: int, subchains: int) -> dict[str, Any]:
     for r in round_receipts:
         gas_by_chain[r.chain[0] if r.chain not in ("M", "R") else r.chain] += r.gas_used
         gas_by_op[r.label.split(" ")[0]].append(r.gas_used)
+    for r in net.receipts[:setup_receipts] + claims:
+        if r.label.split(" ")[0] in ("publish_task", "receive_task", "enrol", "claim"):
+            gas_by_op[r.label.split(" ")[0]].append(r.gas_used)
     enrol = [r.gas_used for r in net.receipts if r.label == "enrol"]
     return {
         "workers": workers,
@@ -236,6 +239,12 @@ def main() -> None:
             report(results[-1:])
     print()
     report(results)
+    first = results[0]
+    print(f"\ngas per call at {first['workers']} workers (one round):")
+    for op, (total, calls, top) in sorted(first["gas_by_op"].items()):
+        print(f"  {op:<24} {calls:>6} calls {total // calls:>12,} gas each (max {top:,})")
+    round_max = max((top, op) for r in results for op, (_t, _c, top) in r["gas_by_op"].items())
+    print(f"largest transaction of a round: {round_max[1]} with {round_max[0]:,} gas")
     biggest = max(results, key=lambda r: r["max_tx_gas"])
     print(
         f"largest transaction: {biggest['max_tx']} with {biggest['max_tx_gas']:,} gas "

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aoichain.cli._app import app, cli_errors, console
+from aoichain.cli._app import app, cli_errors, console, err_console
 
 if TYPE_CHECKING:
     from aoichain.workflow import RoundMetrics, RunConfig, RunSummary
@@ -77,14 +77,15 @@ def _overrides(
 class _RoundProgress:
     """A rich progress bar with the latest round's accuracy, AoI and chain activity."""
 
-    def __init__(self, total: int, label: str = "rounds") -> None:
+    def __init__(self, total: int, label: str = "rounds", *, quiet_stdout: bool = False) -> None:
+        # With --json, stdout holds the JSON alone: the progress goes to stderr.
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console if quiet_stdout else console,
             transient=False,
         )
         self.total = total
@@ -143,6 +144,13 @@ def run(
     data: DataOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Finish the run in this folder from its journal (chains that outlive runs).",
+        ),
+    ] = None,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -156,17 +164,27 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
+    from aoichain.errors import InvalidInput
     from aoichain.jsonio import dumps
-    from aoichain.workflow import load_run_config
+    from aoichain.workflow import load_run_config, resumable_config
 
     with cli_errors():
-        cfg = load_run_config(config, _overrides(rounds, workers, scheme, data, chains, seed))
-        bar = _RoundProgress(cfg.task.rounds)
+        over = _overrides(rounds, workers, scheme, data, chains, seed)
+        if resume is not None:
+            if over or config is not None:
+                raise InvalidInput("--resume takes the run's own config: give no other options")
+            if engine is Engine.flower:
+                raise InvalidInput("--resume finishes in-process runs; the flower engine cannot")
+            out = resume
+            cfg = resumable_config(resume)
+        else:
+            cfg = load_run_config(config, over)
+        bar = _RoundProgress(cfg.task.rounds, quiet_stdout=as_json)
         with bar.progress:
             if engine is Engine.flower:
                 summary, report = _run_flower(cfg, out, bar)
             else:
-                summary, report = _run_in_process(cfg, out, bar)
+                summary, report = _run_in_process(cfg, out, bar, resume)
     if as_json:
         console.print_json(dumps(summary.to_dict()))
         return
@@ -176,11 +194,16 @@ def run(
     console.print(f"run folder: [bold]{out}[/]  report: [bold]{report}[/]")
 
 
-def _run_in_process(cfg: RunConfig, out: Path, bar: _RoundProgress) -> tuple[RunSummary, Path]:
+def _run_in_process(
+    cfg: RunConfig, out: Path, bar: _RoundProgress, resume: Path | None
+) -> tuple[RunSummary, Path]:
     from aoichain.report.run_report import write_run_report
-    from aoichain.workflow import run_task
+    from aoichain.workflow import resume_run, run_task
 
-    result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
+    if resume is not None:
+        result = resume_run(resume, on_round=bar.round, on_status=bar.status)
+    else:
+        result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
     bar.status("writing the report")
     return result.summary, write_run_report(result)
 
@@ -218,7 +241,9 @@ def compare(
 
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
-        bar = _RoundProgress(cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds")
+        bar = _RoundProgress(
+            cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds", quiet_stdout=as_json
+        )
         done: dict[str, int] = {}
 
         def on_round(scheme: str, row: RoundMetrics) -> None:
@@ -248,3 +273,16 @@ def compare(
         )
     console.print(table)
     console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")
+
+
+@app.command()
+def recover(
+    run_dir: Annotated[Path, typer.Argument(help="The folder of a run that stopped.")],
+) -> None:
+    """Settle a stopped run's task: close the round, finish, pay the earned, reclaim the rest."""
+    from aoichain.workflow import recover_run
+
+    with cli_errors(), console.status("recovering") as shown:
+        lines = recover_run(run_dir, on_status=lambda msg: shown.update(msg))
+    for line in lines or ["the run's publisher posted no task: no escrow to return"]:
+        console.print(f"[green]✓[/] {line}")

@@ -41,10 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from aoichain.chain import ChainClient, Deployment, Publisher, Receipt, Relayer, Ticket
 from aoichain.chain import Worker as ChainWorker
-from aoichain.chain.errors import ChainRejected
 from aoichain.chain.keys import Signer
 from aoichain.chain.wire import ticket_json
-from aoichain.errors import IntegrityError
+from aoichain.errors import IntegrityError, InvalidInput
 from aoichain.fl import Dataset, LocalUpdate, ModelStore
 from aoichain.flower.errors import FederationError
 from aoichain.flower.messages import content, read
@@ -227,6 +226,14 @@ class FlowerTask(FederatedTask):
         federation: Federation,
     ) -> None:
         super().__init__(prepared, network, store, on_round)
+        faults = type(self.plugins.faults)
+        acting = [p for p in ("attack_cache", "attack_update") if p in faults.__dict__]
+        if acting:
+            raise InvalidInput(
+                f"The fault injector {faults.__name__} acts at {', '.join(acting)}, which the "
+                f"flower engine cannot call: each worker trains on its own machine (give a "
+                f"worker its faults in its node config)."
+            )
         self.parties = network
         self.federation = federation
         self._task_id = -1
@@ -269,36 +276,36 @@ class FlowerTask(FederatedTask):
 
     # -- steps on the workers' machines -----------------------------------------------
 
-    def enrol(self, tickets: dict[int, Ticket]) -> None:
-        """Each admitted worker enrols itself with its ticket (one message each).
+    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> None:
+        """Each admitted worker not yet enrolled enrols itself with its ticket (one message
+        each).
 
         Raises
         ------
-        ChainRejected
-            If a subchain refused an enrolment.
-        FederationError
-            If a worker did not answer.
+        IntegrityError
+            If a subchain refused an enrolment, or a worker did not answer.
         """
-        replies = self.federation.ask(
-            "enrol", {i: ({"ticket": ticket_json(t)}, None) for i, t in tickets.items()}
-        )
         workers = self._by_index()
+        missing = {i: t for i, t in tickets.items() if not self.party(workers[i]).enrolled(task_id)}
+        replies = self.federation.ask(
+            "enrol", {i: ({"ticket": ticket_json(t)}, None) for i, t in missing.items()}
+        )
         for i, reply in replies.items():
             label = workers[i].label
             if isinstance(reply, str):
-                raise FederationError(f"worker {label} did not enrol: {reply}")
+                raise IntegrityError(f"worker {label} could not enrol: {reply}")
             values, _ = reply
             self._take_receipts(values)
             if "rejected" in values:
-                raise ChainRejected(
-                    str(values["rejected"]), chain=tickets[i].subchain, label="enrol"
-                )
+                raise IntegrityError(f"worker {label} could not enrol: {values['rejected']}")
 
-    def serve(self, round_no: int, workers: Sequence[Worker]) -> list[Request]:
-        """Send every worker the round's request with the global model; each one serves
-        it, trains and records on its own machine. Their answers' freshness (AoI,
-        latency, data time); the cache stays with the worker."""
+    def serve(self, round_no: int, workers: Sequence[Worker], attempt: int = 0) -> list[Request]:
+        """Send every worker the round's request with the global model (a worker the fault
+        injector drops out is not asked); each one serves it, trains and records on its
+        own machine, unless its answer would come after the round's deadline. Their
+        answers' freshness (AoI, latency, data time); the cache stays with the worker."""
         assert self._global is not None
+        asked = [w for w in workers if not self.plugins.faults.drops_out(round_no, w, attempt)]
         contract, market, tc = self.prepared.contract, self.market, self.config.train
         common = {
             "task_id": self._task_id,
@@ -311,13 +318,14 @@ class FlowerTask(FederatedTask):
             "spec": self.spec.canonical_json().decode(),
             "seed": self.config.task.seed,
             "menu_c": [float(c) for c in contract.c],
+            "deadline_s": self.config.task.deadline_s,
         }
         questions = {
             w.index: (
                 {**common, "train": self.train_config(round_no, w).model_dump()},
                 self._global.blob,
             )
-            for w in workers
+            for w in asked
         }
         started = time.perf_counter()
         with self.phases.timing("training"):
@@ -326,7 +334,7 @@ class FlowerTask(FederatedTask):
         self._answers, self._lost = {}, []
         empty = Dataset.empty(self.spec.window, self.spec.n_sensors)
         requests = []
-        for w in workers:
+        for w in asked:
             reply = replies[w.index]
             if isinstance(reply, str):
                 self._lost.append(Rejection(round_no, w.label, "worker", reply))

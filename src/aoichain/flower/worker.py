@@ -163,8 +163,9 @@ class WorkerNode:
             "timing": timing,
         }
         timing["serve_s"] = time.perf_counter() - began - timing["imports_s"]
-        if not len(request.cache):
-            return answer, None
+        deadline = values.get("deadline_s")
+        if not len(request.cache) or (deadline is not None and request.latency > deadline):
+            return answer, None  # nothing to train on, or too late for the round
         started = time.perf_counter()
         update = train_local(spec, blob, request.cache, TrainConfig(**values["train"]))
         timing["training_s"] = time.perf_counter() - started
