@@ -148,7 +148,10 @@ def run(
         Path | None,
         typer.Option(
             "--resume",
-            help="Finish the run in this folder from its journal (chains that outlive runs).",
+            help=(
+                "Finish the run in this folder from its journal (chains that outlive runs), "
+                "on the engine it started on."
+            ),
         ),
     ] = None,
     engine: Annotated[
@@ -167,22 +170,25 @@ def run(
     from aoichain.errors import InvalidInput
     from aoichain.jsonio import dumps
     from aoichain.workflow import load_run_config, resumable_config
+    from aoichain.workflow.journal import run_engine
 
     with cli_errors():
         over = _overrides(rounds, workers, scheme, data, chains, seed)
         if resume is not None:
             if over or config is not None:
                 raise InvalidInput("--resume takes the run's own config: give no other options")
-            if engine is Engine.flower:
-                raise InvalidInput("--resume finishes in-process runs; the flower engine cannot")
             out = resume
             cfg = resumable_config(resume)
+            started_on = Engine(run_engine(resume))
+            if engine is Engine.flower and started_on is not Engine.flower:
+                raise InvalidInput(f"the run in {resume} started in process: resume it so")
+            engine = started_on
         else:
             cfg = load_run_config(config, over)
         bar = _RoundProgress(cfg.task.rounds, quiet_stdout=as_json)
         with bar.progress:
             if engine is Engine.flower:
-                summary, report = _run_flower(cfg, out, bar)
+                summary, report = _run_flower(cfg, out, bar, resume is not None)
             else:
                 summary, report = _run_in_process(cfg, out, bar, resume)
     if as_json:
@@ -208,7 +214,9 @@ def _run_in_process(
     return result.summary, write_run_report(result)
 
 
-def _run_flower(cfg: RunConfig, out: Path, bar: _RoundProgress) -> tuple[RunSummary, Path]:
+def _run_flower(
+    cfg: RunConfig, out: Path, bar: _RoundProgress, resume: bool
+) -> tuple[RunSummary, Path]:
     from aoichain.flower.federation import run_federation
     from aoichain.workflow import RoundMetrics
 
@@ -217,7 +225,7 @@ def _run_flower(cfg: RunConfig, out: Path, bar: _RoundProgress) -> tuple[RunSumm
     def on_round(event: dict[str, Any]) -> None:
         bar.round(RoundMetrics(**{k: v for k, v in event.items() if k in fields}))
 
-    result = run_federation(cfg, out, on_round=on_round, on_status=bar.status)
+    result = run_federation(cfg, out, on_round=on_round, on_status=bar.status, resume=resume)
     return result.summary, out / "report.html"
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 import aoichain
 from aoichain.errors import InvalidInput
-from aoichain.flower.errors import FederationError
+from aoichain.flower.errors import FederationDown, FederationError
 from aoichain.flower.processes import Processes, free_port, listening
 from aoichain.flower.settings import ServerSettings, WorkerFaults
 from aoichain.workflow import RunConfig, RunSummary, config_to_toml, prepare
@@ -155,6 +155,7 @@ def write_app_files(
     password_file: Path | None = None,
     wait_s: float = 300.0,
     reply_s: float = 900.0,
+    resume: bool = False,
 ) -> Path:
     """Write ``OUT/run.toml`` (the resolved run config) and ``OUT/app`` (the Flower app,
     its run config naming these files by absolute path); the app's folder."""
@@ -172,6 +173,7 @@ def write_app_files(
         nodes=2 * config.workers.physical,
         wait_s=wait_s,
         reply_s=reply_s,
+        resume=resume,
     )
     return write_app(out / "app", settings)
 
@@ -203,6 +205,7 @@ def run_federation(
     worker_faults: Mapping[str, WorkerFaults] | None = None,
     wait_s: float = 300.0,
     reply_s: float = 900.0,
+    resume: bool = False,
 ) -> FederationResult:
     """Run one federated task on a local Flower federation (see the module docstring).
 
@@ -222,7 +225,14 @@ def run_federation(
         that worker's node config.
     wait_s, reply_s : float
         Longest waits of the ServerApp for the SuperNodes to connect and for
-        one step's replies, seconds.
+        one step's replies, seconds: a worker that has not answered a round's
+        request by then missed the round (a SuperNode that stopped is reported
+        by Flower sooner: within two of its 30 s heartbeats).
+    resume : bool
+        Continue the task of the journal in ``out_dir`` (a run on chains that
+        outlive it, whose SuperLink or ServerApp stopped): new processes, the
+        same keys, the rounds the journal does not hold (see
+        :func:`aoichain.workflow.resume_run`).
 
     Raises
     ------
@@ -231,6 +241,10 @@ def run_federation(
         anything starts.
     FederationError
         A process did not start or died, or the ServerApp failed: one line.
+    FederationDown
+        The SuperLink or the ServerApp stopped mid-run (or a chain did): one
+        line; the task waits in the journal (``resume``) if its chains outlive
+        the run.
     """
     from aoichain.chain import Network
     from aoichain.chain.keys import keystore_password
@@ -244,9 +258,16 @@ def run_federation(
             "nodes: anvil (the default) or a deployments file (--chains FILE)."
         )
     out = Path(out_dir)
+    if resume:
+        from aoichain.workflow.journal import check_resumable
+
+        check_resumable(out, chain.backend, False)
     for taken in (out / "keys", out / "chains" / "keys"):
-        if taken.exists() and any(taken.iterdir()):
-            raise InvalidInput(f"{taken} holds the keys of an earlier run; choose another --out")
+        if not resume and taken.exists() and any(taken.iterdir()):
+            raise InvalidInput(
+                f"{taken} holds the keys of an earlier run: resume it (--resume {out}), "
+                f"settle it (aoichain recover {out}), or choose another --out"
+            )
     status("solving the contract and reading the streams")
     prepared = prepare(config)
     faults = dict(worker_faults or {})
@@ -288,8 +309,11 @@ def run_federation(
             deployment = read_deployment(deployments)
             seconds["chains"] = time.monotonic() - started
             # -- the run's parties' keys, funded
-            status("creating the publisher's and the workers' keys")
-            keys = _run_keys(out / "keys", n, keystore_password(password_file), deployment)
+            if resume:
+                keys = _kept_keys(out / "keys", n)
+            else:
+                status("creating the publisher's and the workers' keys")
+                keys = _run_keys(out / "keys", n, keystore_password(password_file), deployment)
             # -- verifiers
             labels = _verifier_labels(deployment)
             status(f"starting {len(labels)} verifiers")
@@ -334,16 +358,18 @@ def run_federation(
                 password_file=Path(pw) if pw else None,
                 wait_s=wait_s,
                 reply_s=reply_s,
+                resume=resume,
             )
             cli_home = home / "cli"
             cli_home.mkdir(parents=True, exist_ok=True)
             (cli_home / "config.toml").write_text(
                 f'[superlink.local]\naddress = "127.0.0.1:{link_port}"\ninsecure = true\n'
             )
-            status("running the task")
-            run_id = _run_app(procs, app, cli_home, out, on_round)
+            status("resuming the task" if resume else "running the task")
+            stopped = _stopped_hint(out, chain.backend)
+            run_id = _run_app(procs, app, cli_home, out, on_round, stopped)
             seconds["task"] = time.monotonic() - started
-            _check_finished(procs, cli_home, run_id)
+            _check_finished(procs, cli_home, run_id, out, stopped)
             pids, ports = procs.pids(), procs.ports()
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -390,6 +416,35 @@ def _run_keys(keys_dir: Path, n: int, password: str, deployment: Any) -> dict[st
             chain = deployment.chains[key]
             fund(http_view(key, chain.rpc_url, chain.chain_id), wanted, [])
     return paths
+
+
+def _kept_keys(keys_dir: Path, n: int) -> dict[str, Path]:
+    """The keystores :func:`_run_keys` wrote for the run being resumed.
+
+    Raises
+    ------
+    InvalidInput
+        If one is missing.
+    """
+    paths = {"publisher": keys_dir / "publisher.json"}
+    paths.update({f"{s}{i}": keys_dir / f"worker-{s}-{i}.json" for s in "PV" for i in range(n)})
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise InvalidInput(f"the run to resume lacks its keys: {', '.join(missing)}")
+    return paths
+
+
+def _stopped_hint(out: Path, backend: str) -> str:
+    """What to do when the SuperLink or the ServerApp stopped mid-run (one sentence)."""
+    if backend != "rpc":
+        return (
+            "the run's own chains ended with it, so it cannot be resumed (run on chains "
+            "that outlive it, e.g. aoichain chains up, to resume)"
+        )
+    return (
+        f"the task waits in {out}: 'aoichain run --resume {out}' finishes it, "
+        f"'aoichain recover {out}' settles it"
+    )
 
 
 def _verifier_labels(deployment: Any) -> list[str]:
@@ -501,8 +556,15 @@ def _run_app(
     cli_home: Path,
     out: Path,
     on_round: Callable[[dict[str, Any]], None] | None,
+    stopped: str,
 ) -> int:
-    """``flwr run`` the app and follow it until it ends; the run id."""
+    """``flwr run`` the app and follow it until it ends; the run id.
+
+    Raises
+    ------
+    FederationDown
+        If the SuperLink dies meanwhile (``stopped`` says what then).
+    """
     runner = procs.start(
         "flwr-run",
         [flower_program("flwr"), "run", str(app), "local", "--stream"],
@@ -513,7 +575,13 @@ def _run_app(
     while True:
         running = runner.popen.poll() is None
         if running:
-            procs.check(["superlink"])
+            link = next(s for s in procs.started if s.label == "superlink")
+            if link.popen.poll() is not None:
+                done = len(_events(progress, "round"))
+                raise FederationDown(
+                    f"the SuperLink (pid {link.pid}) {_ended(link.popen.returncode)} after "
+                    f"{done} rounds of this run; {stopped}"
+                )
         events = _events(progress, "round")
         for event in events[shown:]:
             if on_round is not None:
@@ -528,9 +596,28 @@ def _run_app(
     return int(match.group(1))
 
 
-def _check_finished(procs: Processes, cli_home: Path, run_id: int) -> None:
+def _ended(status: int) -> str:
+    """How a process ended, from its exit status."""
+    if status < 0:
+        try:
+            return f"was killed ({signal.Signals(-status).name})"
+        except ValueError:
+            return f"was killed (signal {-status})"
+    return f"exited with status {status}"
+
+
+def _check_finished(procs: Processes, cli_home: Path, run_id: int, out: Path, stopped: str) -> None:
     """Raise the ServerApp's own reason if its run failed (``flwr run --stream`` exits 0
-    either way)."""
+    either way).
+
+    Raises
+    ------
+    FederationDown
+        If the ServerApp failed because a chain or the SuperLink stopped answering
+        (its note in ``progress.jsonl`` says so), or died without a word (killed).
+    FederationError
+        If the ServerApp failed for any other reason (the task was then settled).
+    """
     env = {**procs.env, "FLWR_HOME": str(cli_home)}
     answer = subprocess.run(
         [flower_program("flwr"), "list", "local", "--run-id", str(run_id), "--format", "json"],
@@ -551,6 +638,14 @@ def _check_finished(procs: Processes, cli_home: Path, run_id: int) -> None:
     if state != "finished:completed":
         details = " ".join(str(run.get("status-details", "")).split())
         details = details.removeprefix("ServerApp failed with exception: ")
+        failed = _events(out / "progress.jsonl", "failed")
+        if not failed:
+            raise FederationDown(
+                f"the ServerApp stopped without a word ({state}: {details or 'no details'}); "
+                f"{stopped}"
+            )
+        if failed[-1].get("resumable"):
+            raise FederationDown(f"the ServerApp's run ended {state}: {details}; {stopped}")
         raise FederationError(f"the ServerApp's run ended {state}: {details}")
 
 

@@ -45,9 +45,10 @@ from aoichain.chain.keys import Signer
 from aoichain.chain.wire import ticket_json
 from aoichain.errors import IntegrityError, InvalidInput
 from aoichain.fl import Dataset, LocalUpdate, ModelStore
-from aoichain.flower.errors import FederationError
+from aoichain.flower.errors import FederationDown, FederationError
 from aoichain.flower.messages import content, read
 from aoichain.workflow import (
+    Enrolled,
     FederatedTask,
     GlobalModel,
     Prepared,
@@ -59,6 +60,7 @@ from aoichain.workflow import (
     Uploaded,
     Worker,
 )
+from aoichain.workflow.journal import Journal, load_state
 from aoichain.workflow.steps import Claimed, Payout
 from aoichain.workflow.updates import unseal
 
@@ -66,10 +68,22 @@ if TYPE_CHECKING:
     from flwr.app import Message
     from flwr.serverapp import Grid
 
+    from aoichain.flower.settings import ServerSettings
+
 #: Seconds between two pulls of the replies a step waits for.
 POLL_S = 0.2
+#: Flower's error codes (``flwr.common.constant.ErrorCode``) that mean no answer came:
+#: the message or its reply expired (3, 4), the node went offline (5: it missed its
+#: heartbeats), the ClientApp process died (8).
+_SILENT = frozenset({3, 4, 5, 8})
 #: A worker's reply: its values and the bytes it sent, or why there is none.
 Reply = tuple[dict[str, Any], bytes | None]
+
+
+class NoReply(str):
+    """Why a worker did not answer at all (its SuperNode down, or no reply in time), as
+    opposed to an answer that is an error: a worker that does not answer a round's
+    request missed the round, as a dropout."""
 
 
 class _AddressOnly(Signer):
@@ -146,7 +160,7 @@ class Federation:
         """
         deadline = time.monotonic() + wait_s
         while True:
-            ids = sorted(self.grid.get_node_ids())
+            ids = sorted(self._link(self.grid.get_node_ids))
             if len(ids) >= count:
                 return ids
             if time.monotonic() > deadline:
@@ -167,6 +181,15 @@ class Federation:
         from flwr.app import Message
 
         where = dict(nodes if nodes is not None else self.node_of)
+        online = set(self._link(self.grid.get_node_ids))
+        out: dict[int, Reply | str] = {
+            i: NoReply(
+                f"no reply within {self.reply_s:g} s"
+                if where[i] in online
+                else "its SuperNode is not connected"
+            )
+            for i in questions
+        }
         messages = [
             Message(
                 content=content(step, values, blob),
@@ -174,28 +197,47 @@ class Federation:
                 message_type=message_type,
             )
             for i, (values, blob) in questions.items()
+            if where[i] in online
         ]
         by_node = {node: i for i, node in where.items()}
-        out: dict[int, Reply | str] = {i: f"no reply within {self.reply_s:g} s" for i in questions}
-        for reply in self._exchange(messages):
+        for reply in self._exchange(messages) if messages else []:
             i = by_node.get(reply.metadata.src_node_id)
             if i is None:
                 continue
             if reply.has_error():
-                out[i] = f"the ClientApp failed: {reply.error.reason}"
+                # Flower's own error replies: its node went offline (no heartbeat), or the
+                # ClientApp process died; any other is the ClientApp's.
+                why = f"the ClientApp failed: {reply.error.reason}"
+                out[i] = NoReply(why) if reply.error.code in _SILENT else why
                 continue
             _, values, blob = read(reply)
             out[i] = str(values["error"]) if "error" in values else (values, blob)
         return out
 
+    def _link(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` on the SuperLink; a failure there stops the run, resumable.
+
+        Raises
+        ------
+        FederationDown
+            If the SuperLink does not answer (Flower retries first).
+        """
+        try:
+            return call(*args)
+        except Exception as exc:
+            raise FederationDown(
+                f"the SuperLink stopped answering the ServerApp ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]})"
+            ) from exc
+
     def _exchange(self, messages: list[Message]) -> list[Message]:
         """Push ``messages``; pull their replies every :data:`POLL_S` until all came or
         ``reply_s`` passed (Flower's ``send_and_receive`` pulls every 3 s)."""
-        waiting = set(self.grid.push_messages(messages))
+        waiting = set(self._link(self.grid.push_messages, messages))
         deadline = time.monotonic() + self.reply_s
         replies: list[Message] = []
         while waiting:
-            got = list(self.grid.pull_messages(waiting))
+            got = list(self._link(self.grid.pull_messages, waiting))
             replies += got
             waiting -= {m.metadata.reply_to_message_id for m in got}
             if not waiting or time.monotonic() > deadline:
@@ -209,12 +251,17 @@ class FlowerTask(FederatedTask):
 
     Parameters
     ----------
-    prepared, network, store, on_round
+    prepared, network, store, on_round, journal
         As :class:`~aoichain.workflow.FederatedTask`; ``prepared.workers`` are
-        the workers as the SuperNodes introduced themselves.
+        the workers as the SuperNodes introduced themselves. A journal that
+        holds steps is resumed from, as in process.
     federation : Federation
         Which SuperNode each worker is.
     """
+
+    #: Written in the journal's ``started`` line: ``aoichain run --resume`` resumes a run
+    #: on the engine it started on.
+    engine = "flower"
 
     def __init__(
         self,
@@ -222,10 +269,11 @@ class FlowerTask(FederatedTask):
         network: ServerParties,
         store: ModelStore,
         on_round: Callable[[RoundMetrics], None] | None = None,
+        journal: Journal | None = None,
         *,
         federation: Federation,
     ) -> None:
-        super().__init__(prepared, network, store, on_round)
+        super().__init__(prepared, network, store, on_round, journal)
         faults = type(self.plugins.faults)
         acting = [p for p in ("attack_cache", "attack_update") if p in faults.__dict__]
         if acting:
@@ -254,13 +302,26 @@ class FlowerTask(FederatedTask):
     # -- what the loop threads, remembered for the messages ---------------------------
 
     def initial_model(self) -> GlobalModel:
+        """The untrained model; on a resumed run, the model the journal's last round left
+        is the one the next request carries."""
         model = super().initial_model()
         self._global = model
+        if self.journal is not None:
+            state = load_state(self.journal, len(self.workers), self.config.task.rounds)
+            if state.model is not None:
+                sha = state.model.sha256
+                self._global = GlobalModel(self.store.get(sha), sha)
+                self._global_round = state.next_round - 1
         return model
 
-    def publish(self) -> int:
-        self._task_id = super().publish()
-        return self._task_id
+    def allocate(self, task_id: int) -> Enrolled:
+        self._task_id = task_id  # published now, or read back from the journal
+        return super().allocate(task_id)
+
+    def _write(self, event: str, **data: object) -> None:
+        if event == "started":
+            data["engine"] = self.engine
+        super()._write(event, **data)
 
     def announce(
         self,
@@ -322,7 +383,13 @@ class FlowerTask(FederatedTask):
         }
         questions = {
             w.index: (
-                {**common, "train": self.train_config(round_no, w).model_dump()},
+                {
+                    **common,
+                    "train": self.train_config(round_no, w).model_dump(),
+                    # its ticket's index: a worker whose subchain holds its record of the
+                    # round already (a resumed run) does not send it again
+                    "index": self._tickets[w.index].index,
+                },
                 self._global.blob,
             )
             for w in asked
@@ -336,6 +403,10 @@ class FlowerTask(FederatedTask):
         requests = []
         for w in asked:
             reply = replies[w.index]
+            if isinstance(reply, NoReply):
+                # no answer: the loop records it as a missed round (a dropout)
+                self.timings[w.label] = {"no_reply": str(reply)}
+                continue
             if isinstance(reply, str):
                 self._lost.append(Rejection(round_no, w.label, "worker", reply))
                 continue
@@ -408,7 +479,12 @@ class FlowerTask(FederatedTask):
             "round": self._global_round,
             "until_round": self.config.task.rounds,
         }
-        replies = self.federation.ask("finish", {i: (values, self._global.blob) for i in tickets})
+        # The ticket goes along (it is public): a worker on a new SuperNode (a resumed
+        # run) does not hold the one it enrolled with.
+        blob = self._global.blob
+        replies = self.federation.ask(
+            "finish", {i: ({**values, "ticket": ticket_json(t)}, blob) for i, t in tickets.items()}
+        )
         claims: dict[int, Claimed] = {}
         for i, reply in replies.items():
             label = workers[i].label
@@ -492,18 +568,19 @@ def introduce(
 def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
     """The ServerApp's main: the whole task, then the run folder; its path.
 
+    The run folder's journal is written as the task goes; with the settings'
+    ``resume`` the task of that journal is continued (see
+    :func:`aoichain.workflow.resume_run`). Before the ServerApp fails it notes in
+    ``progress.jsonl`` why, and whether the task waits in the journal
+    (``resumable``: a chain or the SuperLink stopped answering) or was settled.
+
     Raises
     ------
     FederationError, RunAborted, AoichainError
         Flower marks the run failed and keeps the message.
     """
-    from aoichain.chain.keys import keystore_password, read_keystore
-    from aoichain.chain.remote import read_deployment, read_verifiers, remote_verifiers
-    from aoichain.chain.views import http_view
+    from aoichain.errors import Outage
     from aoichain.flower.settings import ServerSettings
-    from aoichain.report.run_report import write_run_report
-    from aoichain.workflow import RunResult, load_run_config, prepare
-    from aoichain.workflow.outputs import write_run_folder
 
     settings = ServerSettings.from_run_config(run_config)
     out = Path(settings.run_dir)
@@ -516,7 +593,28 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
         with progress.open("a") as fh:
             fh.write(json.dumps(line) + "\n")
 
-    prepared = prepare(load_run_config(settings.config))
+    try:
+        return _serve(grid, settings, out, note)
+    except Exception as exc:
+        note("failed", reason=" ".join(str(exc).split()), resumable=isinstance(exc, Outage))
+        raise
+
+
+def _serve(grid: Grid, settings: ServerSettings, out: Path, note: Callable[..., None]) -> Path:
+    """:func:`run_server`'s work, once its settings are read."""
+    from aoichain.chain.keys import keystore_password, read_keystore
+    from aoichain.chain.remote import read_deployment, read_verifiers, remote_verifiers
+    from aoichain.chain.views import http_view
+    from aoichain.report.run_report import write_run_report
+    from aoichain.workflow import RunResult, config_to_toml, load_run_config, prepare
+    from aoichain.workflow.outputs import write_run_folder
+
+    config = load_run_config(settings.config)
+    prepared = prepare(config)
+    journal = Journal(out)
+    if not settings.resume:
+        journal.clear()
+        (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
     deployment = read_deployment(settings.deployments)
     password = keystore_password(settings.password_file or None)
     publisher_key = read_keystore(settings.publisher_key, password)
@@ -552,10 +650,15 @@ def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
     def on_round(row: RoundMetrics) -> None:
         note("round", **dataclasses.asdict(row), timings=task.timings)
 
-    task = FlowerTask(prepared, parties, ModelStore(out / "store"), on_round, federation=federation)
-    outcome = task.run()
+    task = FlowerTask(
+        prepared, parties, ModelStore(out / "store"), on_round, journal, federation=federation
+    )
+    try:
+        outcome = task.run()
+    finally:
+        journal.receipts(receipts)
     deployments = deployment.to_json()
-    receipt_rows = [r.to_dict() for r in receipts]
+    receipt_rows = journal.written_receipts()
     summary = write_run_folder(out, prepared, outcome, deployments, receipt_rows)
     write_run_report(RunResult(prepared, outcome, out, deployments, receipt_rows, summary))
     note("done", global_sha256=outcome.global_sha256)

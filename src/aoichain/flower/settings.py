@@ -251,7 +251,16 @@ class ServerSettings(_Frozen):
     password_file: str = ""
     nodes: int = Field(ge=2, description="SuperNodes to wait for: every worker's.")
     wait_s: float = Field(default=120.0, gt=0, description="Longest wait for the SuperNodes.")
-    reply_s: float = Field(default=600.0, gt=0, description="Longest wait for a round's replies.")
+    reply_s: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Longest wait for one step's replies: a worker that has not answered by then "
+            "missed the round (Flower reports a SuperNode that stopped sooner, when it "
+            "misses its heartbeats)."
+        ),
+    )
+    resume: bool = Field(default=False, description="Continue the task of run_dir's journal.")
 
     def run_config(self) -> dict[str, Any]:
         """As Flower's run config (kebab-case keys)."""

@@ -173,10 +173,14 @@ class WorkerNode:
             update.blob, task_id=task_id, round_no=round_no, author=self.address
         )
         answer.update(samples=update.samples, loss=update.loss, sha256=sha.hex())
+        index = values.get("index")
         try:
-            self.party.submit_update(
-                task_id, round_no, sha, update.samples, round(request.data_time)
-            )
+            # A resumed run asks again for a round whose record this worker sent before the
+            # crash: the same training gives the same bytes, so the record stands.
+            if index is None or not self.party.has_record(task_id, round_no, int(index)):
+                self.party.submit_update(
+                    task_id, round_no, sha, update.samples, round(request.data_time)
+                )
         except ChainRejected as exc:
             answer.update(rejected=exc.reason, receipts=self.receipts())
             return answer, None
@@ -375,9 +379,14 @@ def handle(message: Message, context: Context) -> Message:
                 raise InvalidInput("a train message carries the global model")
             answer, update = node.train(values, blob)
         elif step == "finish":
-            if STATE not in context.state:
+            if "ticket" in values:  # sent along: a resumed run's SuperNodes are new
+                ticket = ticket_of(values["ticket"])
+            elif STATE in context.state:
+                ticket = ticket_of(json.loads(str(context.state[STATE]["json"])))
+            else:
                 raise InvalidInput("this worker holds no ticket (it never enrolled)")
-            ticket = ticket_of(json.loads(str(context.state[STATE]["json"])))
+            if ticket.worker.lower() != node.address.lower():
+                raise InvalidInput(f"the ticket sent admits {ticket.worker}, not this worker")
             answer = node.finish(values, blob, ticket)
         else:
             raise InvalidInput(f"unknown step {step!r}")
