@@ -565,6 +565,8 @@ def _run_app(
     FederationDown
         If the SuperLink dies meanwhile (``stopped`` says what then).
     """
+    log = procs.log_dir / "flwr-run.log"
+    known = log.stat().st_size if log.exists() else 0  # a resumed run's log goes on
     runner = procs.start(
         "flwr-run",
         [flower_program("flwr"), "run", str(app), "local", "--stream"],
@@ -590,7 +592,10 @@ def _run_app(
         if not running:
             break
         time.sleep(0.2)
-    match = re.search(r"Successfully started run (\d+)", runner.tail(100_000))
+    with log.open("rb") as fh:
+        fh.seek(known)
+        mine = fh.read().decode(errors="replace")
+    match = re.search(r"Successfully started run (\d+)", mine)
     if match is None:
         raise FederationError(f"flwr run did not start the app: {runner.tail(600)}")
     return int(match.group(1))
