@@ -191,3 +191,93 @@ def test_a_failed_federation_ends_the_command_with_status_1_and_one_line(
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert errors == ["error: the ServerApp's run ended finished:failed: no SuperNode is P0"]
+
+
+class _Grid:
+    """Flower's grid as the ServerApp sees it: nodes 1 and 2 connected, node 3 gone;
+    node 1 answers "node unavailable" (Flower's reply for a node that missed its
+    heartbeats), node 2 nothing at all."""
+
+    def __init__(self, *, down: bool = False) -> None:
+        self.down = down
+        self.pushed: list[int] = []
+
+    def get_node_ids(self) -> list[int]:
+        if self.down:
+            raise ConnectionError("Connection refused")
+        return [1, 2]
+
+    def push_messages(self, messages: list[object]) -> list[str]:
+        self.pushed = [m.metadata.dst_node_id for m in messages]  # type: ignore[attr-defined]
+        return [f"m{node}" for node in self.pushed]
+
+    def pull_messages(self, ids: set[str]) -> list[object]:
+        error = SimpleNamespace(code=5, reason="node_unavail")
+        meta = SimpleNamespace(src_node_id=1, reply_to_message_id="m1")
+        reply = SimpleNamespace(metadata=meta, error=error, has_error=lambda: True)
+        return [reply] if "m1" in ids else []
+
+
+def _message(*, content: object, dst_node_id: int, message_type: str) -> SimpleNamespace:
+    """A message outside a Flower run (Flower's own needs a run's context)."""
+    return SimpleNamespace(content=content, metadata=SimpleNamespace(dst_node_id=dst_node_id))
+
+
+def test_a_worker_whose_supernode_is_down_or_silent_did_not_answer_and_nothing_hangs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flwr.app
+
+    from aoichain.flower.errors import FederationDown
+    from aoichain.flower.server import Federation, NoReply
+
+    monkeypatch.setattr(flwr.app, "Message", _message)
+    grid = _Grid()
+    federation = Federation(grid, reply_s=0.5)  # type: ignore[arg-type]
+    federation.node_of.update({0: 1, 1: 2, 2: 3})
+    started = time.monotonic()
+    replies = federation.ask("train", {i: ({}, None) for i in range(3)})
+    assert time.monotonic() - started < 5
+    assert grid.pushed == [1, 2]  # a node not connected is not asked
+    assert all(isinstance(r, NoReply) for r in replies.values())
+    assert "node_unavail" in replies[0]
+    assert replies[1] == "no reply within 0.5 s"
+    assert replies[2] == "its SuperNode is not connected"
+    # A SuperLink that does not answer stops the run resumably (an outage), not settled.
+    with pytest.raises(FederationDown, match="SuperLink stopped answering"):
+        Federation(_Grid(down=True), reply_s=0.5).ask("train", {0: ({}, None)})  # type: ignore[arg-type]
+
+
+def test_resume_finishes_a_flower_run_on_flower_and_a_dead_superlink_exits_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import aoichain.flower.federation as federation
+    from aoichain.flower.errors import FederationDown
+    from aoichain.workflow import config_to_toml
+
+    out = tmp_path / "run"
+    out.mkdir()
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text("{}")
+    config = load_run_config(
+        overrides={
+            "workers": {"physical": 1},
+            "chain": {"backend": "rpc", "rpc_file": str(deployments)},
+        }
+    )
+    (out / "config.toml").write_text(config_to_toml(config))
+    (out / "journal.jsonl").write_text(
+        '{"event": "started", "workers": 2, "rounds": 5, "engine": "flower"}\n'
+    )
+    seen: dict[str, object] = {}
+
+    def down(cfg: object, out_dir: Path, **kwargs: object) -> None:
+        seen.update(kwargs, out_dir=out_dir)
+        raise FederationDown("the SuperLink (pid 1) was killed (SIGKILL) after 2 rounds")
+
+    monkeypatch.setattr(federation, "run_federation", down)
+    result = CliRunner().invoke(app, ["run", "--resume", str(out)])
+    assert seen["resume"] is True and seen["out_dir"] == out
+    assert result.exit_code == 3
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == ["error: the SuperLink (pid 1) was killed (SIGKILL) after 2 rounds"]
