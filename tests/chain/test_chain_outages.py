@@ -15,6 +15,7 @@ a ``finally`` (and anvil dies with its parent in any case).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -293,25 +294,39 @@ def test_an_outage_exits_3_with_one_line(capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.anvil
 @pytest.mark.slow
-def test_a_run_whose_node_stays_down_stops_with_one_line_and_exit_3(tmp_path: Path) -> None:
-    out, run_dir = tmp_path / "chains", tmp_path / "run"
+def test_a_run_whose_node_dies_exits_3_then_resumes_to_the_uninterrupted_end(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of P's node mid-run, with chains up paused so nothing brings it back: the
+    run stops with exit 3 and one line naming P; chains up restarts P from its state;
+    ``run --resume`` ends where a run never interrupted ends."""
+    out, run_dir, reference = tmp_path / "chains", tmp_path / "run", tmp_path / "reference"
     config = tmp_path / "run.toml"
-    config.write_text("[chain]\noutage_s = 1\n")
+    config.write_text("[chain]\noutage_s = 1\n[task]\nseed = 4\ntarget_accuracy = 1.0\n")
+
+    def aoichain(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aoichain", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
     with chains_up(out) as up:
         deployments = wait_for(out / "deployments.json", up)
         p = deployments["chains"]["P"]
-        run = subprocess.Popen(
-            [sys.executable, "-m", "aoichain", "run", "--config", str(config), "--chains",
-             str(out / "deployments.json"), "--rounds", "2", "--workers", "2", "--out",
-             str(run_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
+        common = ["--config", str(config), "--chains", str(out / "deployments.json"),
+                  "--rounds", "3", "--workers", "2", "--json"]  # fmt: skip
+        run = aoichain("run", *common, "--out", str(run_dir))
         try:
-            # Once the run holds its keys it has checked every chain: P dies, and
-            # chains up is paused so that nothing brings P back.
-            keys = run_dir / "keys" / "publisher.json"
-            wait_until(lambda: keys.exists() or run.poll() is not None, 120, "the run's keys")
+            journal = run_dir / "journal.jsonl"
+            wait_until(  # round 0 is written down: P dies in the middle of the run
+                lambda: (
+                    (journal.exists() and '"round"' in journal.read_text())
+                    or run.poll() is not None
+                ),
+                300,
+                "round 0 in the journal",
+            )
             os.kill(up.pid, signal.SIGSTOP)
             try:
                 os.kill(anvil_pid(up.pid, p["chain_id"]), signal.SIGKILL)
@@ -322,9 +337,42 @@ def test_a_run_whose_node_stays_down_stops_with_one_line_and_exit_3(tmp_path: Pa
             if run.poll() is None:
                 run.kill()
                 run.wait()
-    lines = err.decode().splitlines()
-    errors = [line for line in lines if line.startswith("error:")]
-    assert run.returncode == 3, err.decode()
-    assert len(errors) == 1 and "Traceback" not in err.decode()
-    assert f"chain P ({p['rpc_url']}) is down: no answer for 1 s" in errors[0]
-    assert any(re.match(r"warning: chain P \(.*\) does not answer", line) for line in lines)
+        lines = err.decode().splitlines()
+        errors = [line for line in lines if line.startswith("error:")]
+        assert run.returncode == 3, err.decode()
+        assert len(errors) == 1 and "Traceback" not in err.decode()
+        assert f"chain P ({p['rpc_url']}) is down: no answer for 1 s" in errors[0]
+        assert f"aoichain run --resume {run_dir}" in errors[0]
+        assert any(re.match(r"warning: chain P \(.*\) does not answer", line) for line in lines)
+
+        wait_until(lambda: _answers(p["rpc_url"]), 60, "P restarted by chains up")
+        resumed = aoichain("run", "--resume", str(run_dir), "--json")
+        never = aoichain("run", *common, "--out", str(reference))
+        outs = [proc.communicate(timeout=600) for proc in (resumed, never)]
+        for proc, (_, e) in zip((resumed, never), outs, strict=True):
+            assert proc.returncode == 0, e.decode()
+    a, b = (json.loads(o.decode()) for o, _ in outs)
+    assert a["global_sha256"] == b["global_sha256"]
+    assert a["paid_wei"] == b["paid_wei"] and a["reclaimed_wei"] == b["reclaimed_wei"]
+    assert a["rounds_run"] == b["rounds_run"] == 3
+    columns = ("round", "accuracy", "global_sha256", "accepted", "rejected")
+    assert _rounds(run_dir, columns) == _rounds(reference, columns)
+    paid = [(r["worker"], r["paid_wei"]) for r in _workers(run_dir)]
+    assert paid == [(r["worker"], r["paid_wei"]) for r in _workers(reference)]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return http_web3("P", url).eth.block_number >= 0
+    except Exception:
+        return False
+
+
+def _rounds(run_dir: Path, columns: tuple[str, ...]) -> list[tuple[str, ...]]:
+    with (run_dir / "rounds.csv").open() as fh:
+        return [tuple(row[c] for c in columns) for row in csv.DictReader(fh)]
+
+
+def _workers(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "workers.csv").open() as fh:
+        return list(csv.DictReader(fh))

@@ -56,6 +56,10 @@ MAX_FEE_PER_GAS = 50 * 10**9
 PRIORITY_FEE_PER_GAS = 10**9
 RECEIPT_TIMEOUT_S = 60.0
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+#: Sends of one transaction whose nonce another client of the same key took meanwhile.
+NONCE_ATTEMPTS = 6
+#: How nodes word that clash: a nonce already used, or one in their pool from the other client.
+NONCE_TAKEN = re.compile(r"nonce|replacement transaction underpriced", re.I)
 #: How nodes word a refusal of a transaction they already hold (mined, or in their pool).
 ALREADY_HELD = re.compile(r"nonce too low|already (known|imported)|known transaction", re.I)
 #: What a node raises when it refuses a transaction outright, e.g. a sender
@@ -229,19 +233,20 @@ class ChainClient:
         """Sign, send and wait for one transaction; return its receipt (see :meth:`transact`).
 
         A nonce the node calls stale (another client of the same account sent
-        meanwhile) is read again, once.
+        meanwhile: two runs' relayers share the deployment's relayer key) is
+        read again, up to ``NONCE_ATTEMPTS`` times in all.
 
         Raises
         ------
         ChainRejected
             If the node refuses the transaction or it reverts on chain.
         """
-        for attempt in (1, 2):
+        for attempt in range(1, NONCE_ATTEMPTS + 1):
             signed = self.sign(signer, to, data, value=value, label=label, gas=gas)
             try:
                 return self._send_one(signed)
             except ChainRejected as exc:
-                if attempt == 2 or "nonce" not in exc.reason.lower():
+                if attempt == NONCE_ATTEMPTS or not NONCE_TAKEN.search(exc.reason):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -215,6 +215,9 @@ def fund(view: ChainView, targets: Mapping[str, int], log: list[Receipt]) -> Non
     if "error" not in probe:
         for address, wei in list(short.items())[1:]:
             w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+        # anvil edits the head block's state in place, so that block's state no longer
+        # matches its root and no proof at it verifies: seal the edit in a block of its own.
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         return
     accounts = view._read("listing accounts", lambda: w3.eth.accounts)
     if not accounts:
