@@ -582,7 +582,7 @@ def _run_app(
                 done = len(_events(progress, "round"))
                 raise FederationDown(
                     f"the SuperLink (pid {link.pid}) {_ended(link.popen.returncode)} after "
-                    f"{done} rounds of this run; {stopped}"
+                    f"{done} round{'' if done == 1 else 's'} of this run; {stopped}"
                 )
         events = _events(progress, "round")
         for event in events[shown:]:
