@@ -276,8 +276,8 @@ def test_resume_finishes_a_flower_run_on_flower_and_a_dead_superlink_exits_3(
         raise FederationDown("the SuperLink (pid 1) was killed (SIGKILL) after 2 rounds")
 
     monkeypatch.setattr(federation, "run_federation", down)
-    result = CliRunner().invoke(app, ["run", "--resume", str(out)])
-    assert seen["resume"] is True and seen["out_dir"] == out
+    result = CliRunner().invoke(app, ["run", "--resume", str(out), "--reply-timeout", "60"])
+    assert seen["resume"] is True and seen["out_dir"] == out and seen["reply_s"] == 60
     assert result.exit_code == 3
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert errors == ["error: the SuperLink (pid 1) was killed (SIGKILL) after 2 rounds"]

@@ -164,6 +164,18 @@ def run(
             ),
         ),
     ] = Engine.in_process,
+    reply_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--reply-timeout",
+            min=1.0,
+            help=(
+                "flower: longest wait, in seconds, for the workers' replies to one step; a "
+                "worker silent that long misses the round (a SuperNode that died is noticed "
+                "sooner, by Flower's heartbeats). Default 900."
+            ),
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
@@ -185,10 +197,14 @@ def run(
             engine = started_on
         else:
             cfg = load_run_config(config, over)
+        if reply_timeout is not None and engine is not Engine.flower:
+            raise InvalidInput("--reply-timeout is for the flower engine (--engine flower)")
         bar = _RoundProgress(cfg.task.rounds, quiet_stdout=as_json)
         with bar.progress:
             if engine is Engine.flower:
-                summary, report = _run_flower(cfg, out, bar, resume is not None)
+                summary, report = _run_flower(
+                    cfg, out, bar, resume is not None, reply_timeout or 900.0
+                )
             else:
                 summary, report = _run_in_process(cfg, out, bar, resume)
     if as_json:
@@ -215,7 +231,7 @@ def _run_in_process(
 
 
 def _run_flower(
-    cfg: RunConfig, out: Path, bar: _RoundProgress, resume: bool
+    cfg: RunConfig, out: Path, bar: _RoundProgress, resume: bool, reply_s: float
 ) -> tuple[RunSummary, Path]:
     from aoichain.flower.federation import run_federation
     from aoichain.workflow import RoundMetrics
@@ -225,7 +241,9 @@ def _run_flower(
     def on_round(event: dict[str, Any]) -> None:
         bar.round(RoundMetrics(**{k: v for k, v in event.items() if k in fields}))
 
-    result = run_federation(cfg, out, on_round=on_round, on_status=bar.status, resume=resume)
+    result = run_federation(
+        cfg, out, on_round=on_round, on_status=bar.status, resume=resume, reply_s=reply_s
+    )
     return result.summary, out / "report.html"
 
 
