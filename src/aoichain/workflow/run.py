@@ -10,6 +10,7 @@ before the run folder is created or a transaction is sent.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from aoichain.chain import Network, TaskSpec
+from aoichain.chain import ChainOutageWarning, ChainRewound, Network, TaskSpec
 from aoichain.config import build_model, describe_validation_error
 from aoichain.errors import InvalidInput, Outage
 from aoichain.fl import (
@@ -50,6 +51,9 @@ from aoichain.workflow.steps import Plugins, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.summary import RunSummary
 from aoichain.workflow.task import FederatedTask, RunInterrupted
 from aoichain.workflow.workers import build_workers
+
+#: How often one run starts over from its journal when a node comes back from an older state.
+REJOINS = 3
 
 
 @dataclass(frozen=True)
@@ -285,6 +289,48 @@ def reward_wei_per_round(config: RunConfig, market: Market, contract: Contract) 
     return [round(float(r) * float(market.t) * unit) for r in contract.reward]
 
 
+def _play(
+    config: RunConfig,
+    out: Path,
+    prepared: Prepared,
+    chains: AbstractContextManager[Network],
+    journal: Journal,
+    task_cls: type[FederatedTask],
+    on_round: Callable[[RoundMetrics], None] | None,
+    status: Callable[[str], None],
+    *,
+    resume: bool,
+) -> tuple[TaskOutcome, dict[str, Any]]:
+    """Play (or resume) the task on ``chains``; its outcome and the deployment's JSON.
+
+    Raises
+    ------
+    RunInterrupted
+        A node of chains that outlive the run (``rpc``) went down past the wait,
+        or came back without blocks the run saw (its ``__cause__`` says which).
+    """
+    with chains as network:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            journal.clear()
+            (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
+        store = ModelStore(out / "store")
+        status("resuming the task" if resume else "publishing the task")
+        task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
+        try:
+            outcome = task.run()
+        except Outage as exc:
+            if config.chain.backend != "rpc":
+                raise
+            raise RunInterrupted(
+                f"{exc}; the task waits in {out}: once the node is back, "
+                f"'aoichain run --resume {out}' finishes it, 'aoichain recover {out}' settles it"
+            ) from exc
+        finally:
+            journal.receipts(network.receipts)
+        return outcome, network.deployment.to_json()
+
+
 def run_task(
     config: RunConfig,
     out_dir: str | Path,
@@ -341,7 +387,10 @@ def run_task(
         A round failed after the task was published; the task was settled.
     RunInterrupted
         A node of chains that outlive the run went down past the wait; the
-        task waits in the journal (resume or recover it).
+        task waits in the journal (resume or recover it). A node that comes
+        back without blocks the run saw (restarted from an older state) is no
+        interruption: the run warns (``ChainOutageWarning``) and resumes from
+        its journal, up to ``REJOINS`` times.
     """
     status = on_status or (lambda _msg: None)
     status("solving the contract and reading the streams")
@@ -365,31 +414,32 @@ def run_task(
             f"money): resume it (--resume {out}), settle it (aoichain recover {out}), or "
             f"choose another --out"
         )
-    chains: AbstractContextManager[Network] = (
-        nullcontext(network)
-        if network is not None
-        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, run_keys=resume)
-    )
-    with chains as network:
-        out.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            journal.clear()
-            (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
-        store = ModelStore(out / "store")
-        status("resuming the task" if resume else "publishing the task")
-        task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
+    for rejoin in range(REJOINS + 1):
+        chains: AbstractContextManager[Network] = (
+            nullcontext(network)
+            if network is not None
+            else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, run_keys=resume)
+        )
         try:
-            outcome = task.run()
-        except Outage as exc:
-            if config.chain.backend != "rpc":
+            outcome, deployments = _play(
+                config, out, prepared, chains, journal, task_cls, on_round, status, resume=resume
+            )
+            break
+        except RunInterrupted as exc:
+            # A node back from an older state: what the run saw of it is gone, so the run
+            # starts over from its journal on fresh connections, as --resume would.
+            if (
+                network is not None
+                or rejoin == REJOINS
+                or not isinstance(exc.__cause__, ChainRewound)
+            ):
                 raise
-            raise RunInterrupted(
-                f"{exc}; the task waits in {out}: once the node is back, "
-                f"'aoichain run --resume {out}' finishes it, 'aoichain recover {out}' settles it"
-            ) from exc
-        finally:
-            journal.receipts(network.receipts)
-        deployments = network.deployment.to_json()
+            warnings.warn(
+                f"{exc.__cause__}: resuming the task from its journal",
+                ChainOutageWarning,
+                stacklevel=2,
+            )
+            resume = True
     receipts = journal.written_receipts()
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)
     return RunResult(
