@@ -31,6 +31,12 @@ from aoichain.incentive.freshness import (
     printed_latency,
     printed_latency_excess,
 )
+from aoichain.incentive.learned import (
+    LearnedSatisfaction,
+    fit_quality_curve,
+    fit_satisfaction,
+    objective_curvature,
+)
 from aoichain.incentive.market import (
     DEFAULT_C_MAX_INTEGER,
     F_MIN,
@@ -70,6 +76,7 @@ __all__ = [
     "Feasibility",
     "Formulas",
     "InvalidMarket",
+    "LearnedSatisfaction",
     "Market",
     "Method",
     "Scheme",
@@ -83,11 +90,14 @@ __all__ = [
     "cycle",
     "equal_types",
     "feasibility",
+    "fit_quality_curve",
+    "fit_satisfaction",
     "largest_relative_second_difference",
     "latency",
     "log_cost",
     "log_log_slope",
     "objective_by_type",
+    "objective_curvature",
     "optimal_rewards",
     "performance_at",
     "performance_from",
