@@ -38,13 +38,13 @@ from aoichain.chain import Worker as ChainWorker
 from aoichain.chain.client import send_together
 from aoichain.errors import AoichainError, IntegrityError
 from aoichain.fl import (
-    Metrics,
     ModelStore,
     TrainConfig,
     aggregate,
     concat_datasets,
     evaluate,
     init_model,
+    judge_target,
     make_windows,
     train_batch,
     train_local,
@@ -54,6 +54,7 @@ from aoichain.incentive.simulation import request_aoi_latency
 from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
+    Evaluation,
     GlobalModel,
     Payout,
     Phases,
@@ -174,7 +175,8 @@ class FederatedTask:
             aoi, lat = request_aoi_latency(w.c, a, t, np.array([slot]), phase=w.phase)
             age, delay = float(aoi[0]), float(lat[0])
             data_time = slot * t + delay - age
-            end, span = data_time * scale, w.c * t * scale
+            slots = self.config.data.cache_slots if self.config.data.cache == "fixed" else w.c
+            end, span = data_time * scale, slots * t * scale
             share = max(1, self.config.train.max_windows // len(w.streams))
             parts = [
                 make_windows(s.window(end - span, end), self.spec.window, max_windows=share)
@@ -341,22 +343,54 @@ class FederatedTask:
             with self.phases.timing("ledger"):
                 self.network.publisher.close_round(task_id, round_no)
 
-    def evaluate(self, round_no: int, model: GlobalModel) -> Metrics:
-        """Quality of a global model on the current records of every stream.
+    def evaluate(self, round_no: int, model: GlobalModel, at: float | None = None) -> Evaluation:
+        """Quality of a global model on the round's held-out evaluation set, and the target.
 
-        Before round 0 has trained, this scores the untrained model: the
-        baseline every later round is compared with.
+        The set holds the held-out windows (no worker trains on them) of every
+        stream's last ``[data] eval_slots`` slots before ``at`` (simulated
+        seconds; default the round's request time), topped up per stream with
+        earlier ones so that each holds both classes where it can
+        (:meth:`aoichain.fl.HeldOut.at`). The target is judged on it
+        (:func:`aoichain.fl.judge_target`). Before round 0 has trained, this
+        scores the untrained model: the baseline every later round is compared with.
         """
+        data_cfg, target = self.config.data, self.config.task.target
         with self.phases.timing("evaluating"):
             scale = self.prepared.time_scale
-            now = self.slot_of(round_no) * self.market.t * scale
-            span = self.config.data.eval_slots * self.market.t * scale
-            parts = [
-                make_windows(s.window(now - span, now), self.spec.window, stride=4)
-                for s in self.prepared.streams
-            ]
-            data = concat_datasets([p for p in parts if len(p)] or [parts[0]])
-            return evaluate(self.spec, model.blob, data)
+            when = self.slot_of(round_no) * self.market.t if at is None else at
+            now = when * scale
+            span = data_cfg.eval_slots * self.market.t * scale
+            held = self.prepared.held_out
+            if held is None:  # a Prepared built without a held-out set: the streams' records
+                parts = [
+                    make_windows(s.window(now - span, now), self.spec.window, stride=4)
+                    for s in self.prepared.streams
+                ]
+                data = concat_datasets(parts)
+                per_stream = {
+                    s.name: (int(p.y.sum()), len(p) - int(p.y.sum()))
+                    for s, p in zip(self.prepared.streams, parts, strict=True)
+                }
+            else:
+                each = max(1, math.ceil(data_cfg.eval_min_windows / len(held.names)))
+                chosen = held.at(now, span, each)
+                data, per_stream = chosen.data, chosen.per_stream
+            metrics = evaluate(self.spec, model.blob, data)
+        verdict = judge_target(
+            target.metric,
+            target.value,
+            metrics.value(target.metric),
+            positives=metrics.positives,
+            negatives=metrics.negatives,
+            min_each=data_cfg.eval_min_windows,
+        )
+        return Evaluation(
+            **vars(metrics),
+            target=verdict,
+            at=now,
+            per_stream=per_stream,
+            without_anomalies=tuple(k for k, (pos, _) in per_stream.items() if pos == 0),
+        )
 
     # -- payment ------------------------------------------------------------------------
 
@@ -458,6 +492,10 @@ class FederatedTask:
                 if not opened:
                     self.open_round(task_id, r)
                 requests = self.serve(r, enrolled.workers)
+                # The global model exists once the last update it waits for was served.
+                served = max(
+                    (self.slot_of(r) * self.market.t + q.latency for q in requests), default=None
+                )
                 for req in requests:
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
@@ -465,8 +503,8 @@ class FederatedTask:
                 uploaded = self.upload(task_id, r, trained)
                 relayed = self.relay(task_id, r)
                 aggregated = self.aggregate(task_id, r, relayed.attested, model)
-                metrics = self.evaluate(r, aggregated.model)
-                stop = metrics.accuracy >= self.config.task.target_accuracy
+                metrics = self.evaluate(r, aggregated.model, at=served)
+                stop = metrics.target is not None and metrics.target.reached
                 opened = not stop and r + 1 < rounds
                 self.record(task_id, r, aggregated, open_next=opened)
                 self.announce(task_id, r, aggregated.model, enrolled.workers, opened_next=opened)
@@ -498,6 +536,19 @@ class FederatedTask:
                     seconds_relaying=spent["relaying"] - before["relaying"],
                     seconds_aggregating=spent["aggregating"] - before["aggregating"],
                     global_sha256=model.sha256.hex(),
+                    precision=metrics.precision,
+                    recall=metrics.recall,
+                    pr_auc=metrics.pr_auc,
+                    balanced_accuracy=metrics.balanced_accuracy,
+                    base_rate=metrics.base_rate,
+                    eval_windows=metrics.samples,
+                    tp=metrics.tp,
+                    fp=metrics.fp,
+                    tn=metrics.tn,
+                    fn=metrics.fn,
+                    target_judged=metrics.target is not None and metrics.target.judged,
+                    target_reached=stop,
+                    streams_without_anomalies=" ".join(metrics.without_anomalies),
                 )
                 history.append(row)
                 if self.on_round is not None:
