@@ -5,7 +5,7 @@
 >>> result.summary.final_accuracy  # doctest: +SKIP
 """
 
-from aoichain.workflow.compare import compare_schemes
+from aoichain.workflow.compare import SeedComparison, compare_schemes, compare_seeds
 from aoichain.workflow.config import RunConfig, config_to_toml, load_run_config
 from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
 from aoichain.workflow.run import RunResult, prepare, resolve_plugins, run_task
@@ -48,6 +48,7 @@ __all__ = [
     "RunResult",
     "RunSummary",
     "Scheme",
+    "SeedComparison",
     "StreamRequest",
     "Submission",
     "TaskOutcome",
@@ -55,6 +56,7 @@ __all__ = [
     "Uploaded",
     "Worker",
     "compare_schemes",
+    "compare_seeds",
     "config_to_toml",
     "load_run_config",
     "prepare",
