@@ -140,6 +140,109 @@ def _utility_figure(summary: RunSummary) -> bytes:
     return png_bytes(fig)
 
 
+def _evaluation_blocks(result: RunResult) -> list[Any]:
+    """The held-out evaluation: metrics, confusion matrix, the target's verdict, gaps."""
+    summary, cfg = result.summary, result.prepared.config
+    last = result.rounds[-1]
+    target = cfg.task.target
+    blocks: list[Any] = [
+        Heading("Evaluation"),
+        Paragraph(
+            f"Every round's global model is scored on held-out windows no worker trained on "
+            f"({cfg.data.holdout:.0%} of every stream, in blocks of {cfg.data.holdout_block} "
+            f"records, chosen per class), from the last {cfg.data.eval_slots:g} slots of every "
+            f"stream before the model existed, topped up per stream to hold both classes. "
+            f"The last round's set: {last.eval_windows} windows, base rate "
+            f"{_fmt(last.base_rate)}."
+        ),
+        Table(
+            ["metric", "last round", "mean over rounds"],
+            [
+                ["accuracy", _fmt(summary.final_accuracy), _fmt(summary.mean_accuracy)],
+                ["F1", _fmt(summary.final_f1), _fmt(summary.mean_f1)],
+                ["precision", _fmt(summary.final_precision), ""],
+                ["recall", _fmt(summary.final_recall), ""],
+                ["ROC AUC", _fmt(summary.final_roc_auc), _fmt(summary.mean_roc_auc)],
+                ["PR AUC", _fmt(summary.final_pr_auc), ""],
+                ["balanced accuracy", _fmt(summary.final_balanced_accuracy), ""],
+                ["base rate (anomalous share)", _fmt(summary.final_base_rate), ""],
+            ],
+        ),
+        Table(
+            ["last round", "predicted anomalous", "predicted normal"],
+            [
+                ["anomalous", str(last.tp), str(last.fn)],
+                ["normal", str(last.fp), str(last.tn)],
+            ],
+        ),
+    ]
+    verdict = (
+        f"target: {target.metric} >= {target.value:g} and above the best constant "
+        f"predictor on the same windows"
+    )
+    reached = [r.round + 1 for r in result.rounds if r.target_reached]
+    blocks.append(
+        Callout(
+            "holds" if reached else "info",
+            f"Target {'reached in round ' + str(reached[0]) if reached else 'not reached'}",
+            [verdict],
+        )
+    )
+    unjudged = [r.round + 1 for r in result.rounds if not r.target_judged]
+    if unjudged:
+        blocks.append(
+            Callout(
+                "not decidable",
+                f"Target not judged in {len(unjudged)} round(s)",
+                [
+                    f"rounds {', '.join(map(str, unjudged))}: the evaluation set held fewer "
+                    f"than {cfg.data.eval_min_windows} anomalous or normal windows, too few to "
+                    "tell a model from a guess; the run went on"
+                ],
+            )
+        )
+    if summary.streams_without_anomalies:
+        blocks.append(
+            Callout(
+                "info",
+                "Streams with no anomalous evaluation window",
+                [
+                    f"{name}: no anomalous held-out window in {n} of {summary.rounds_run} "
+                    "round(s) (it had none up to then)"
+                    for name, n in summary.streams_without_anomalies.items()
+                ],
+            )
+        )
+    return blocks
+
+
+def _learned_blocks(result: RunResult) -> list[Any]:
+    learned = result.prepared.learned
+    if learned is None:
+        return []
+    fig = new_figure(1, panel_size=(6.0, 3.8))
+    ax = fig.axes[0]
+    ax.plot(learned.aoi, learned.score, "o", color=PALETTE[0], label="pilot")
+    grid = np.linspace(float(learned.aoi.min()), float(learned.aoi.max()), 100)
+    ax.plot(grid, learned.predict(grid), "-", color=PALETTE[1], label="fit")
+    ax.set_xlabel("mean AoI of the pilot's requests (s)")
+    ax.set_ylabel(result.prepared.config.task.target.metric)
+    ax.legend(fontsize=8)
+    ax.set_title("learned satisfaction: quality against AoI")
+    return [
+        Heading("Learned satisfaction"),
+        Paragraph(
+            f"A pilot measured the target metric against AoI; fit "
+            f"{learned.p:.4g} + {learned.q:.4g} ln({learned.K:.4g} - A) (r2 "
+            f"{_fmt(learned.r2)}), so G = {learned.value:g} x fit, i.e. beta = "
+            f"{learned.market.beta:.4g}, K = {learned.K:.4g}, alpha = 1. Largest relative "
+            f"second difference of the objectives: {learned.curvature:.3g} "
+            f"({'concave: the exact solver applies' if learned.concave else 'NOT concave'})."
+        ),
+        FigureBlock(png_bytes(fig), "learned.png", "The pilot's points and the fitted curve."),
+    ]
+
+
 def _shorten(text: str, limit: int = 240) -> str:
     """The start of a long reason (the full text is in ``summary.json``)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -190,6 +293,8 @@ def run_document(result: RunResult) -> Document:
             ],
         ),
         Callout("holds", "Payments match the ledger", list(summary.balance_checks)),
+        *_evaluation_blocks(result),
+        *_learned_blocks(result),
         Heading("Learning"),
         FigureBlock(
             _accuracy_figure(result), "accuracy.png", "Global model and freshness by round."

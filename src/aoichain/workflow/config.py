@@ -81,15 +81,6 @@ class TaskSettings(_Frozen):
         default_factory=TargetSettings,
         description="Stop once the held-out metric reaches its value (and beats chance).",
     )
-    target_accuracy: float | None = Field(
-        default=None,
-        gt=0,
-        le=1,
-        description=(
-            "Older spelling of target = { metric = 'accuracy', value = ... }; "
-            "give one or the other."
-        ),
-    )
     scheme: str = Field(
         default="CA",
         description="Incentive scheme: CA, CC, CS, flat, or a plug-in 'package.module:name'.",
@@ -119,12 +110,20 @@ class TaskSettings(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _older_target(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("target_accuracy") is not None:
+        """``target_accuracy = x``, the older spelling of ``target = { metric = "accuracy",
+        value = x }`` (give one or the other)."""
+        if isinstance(data, Mapping) and "target_accuracy" in data:
             if "target" in data:
                 raise ValueError("give 'target' or the older 'target_accuracy', not both")
             rest = {k: v for k, v in data.items() if k != "target_accuracy"}
             return {**rest, "target": {"metric": "accuracy", "value": data["target_accuracy"]}}
         return data
+
+    @property
+    def target_accuracy(self) -> float:
+        """The target's value, as the task posts it on M (``TaskSpec.target_accuracy``,
+        in ppm there): the value of whichever metric ``target`` names."""
+        return self.target.value
 
 
 class WorkerSettings(_Frozen):
