@@ -74,7 +74,8 @@ def main() -> None:
         data = {"cache": "fixed", **overrides.get("data", {})}
         config = load_run_config(
             overrides={
-                "task": {"rounds": args.rounds},
+                # Every run plays all its rounds: an early stop would cut its pay and its mean.
+                "task": {"rounds": args.rounds, "target": {"metric": "f1", "value": 1.0}},
                 "workers": {"physical": args.workers},
                 "data": data,
             }

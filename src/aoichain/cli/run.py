@@ -86,7 +86,7 @@ class _RoundProgress:
 
     def round(self, row: RoundMetrics, prefix: str = "") -> None:
         info = (
-            f"{prefix}acc {row.accuracy:.3f}  AoI {row.mean_aoi:.1f}s  "
+            f"{prefix}acc {row.accuracy:.3f}  F1 {row.f1:.3f}  AoI {row.mean_aoi:.1f}s  "
             f"updates {row.accepted}/{row.accepted + row.rejected}  "
             f"tx {row.transactions}  gas {row.gas:,}"
         )
@@ -101,7 +101,13 @@ def _summary_table(summary: RunSummary, title: str) -> Table:
         ("scheme", "{}"),
         ("rounds_run", "{}"),
         ("final_accuracy", "{:.4f}"),
+        ("final_f1", "{:.4f}"),
         ("final_roc_auc", "{:.4f}"),
+        ("final_pr_auc", "{:.4f}"),
+        ("final_base_rate", "{:.4f}"),
+        ("target_metric", "{}"),
+        ("target_reached", "{}"),
+        ("rounds_not_judged", "{}"),
         ("mean_aoi_s", "{:.2f} s"),
         ("mean_latency_s", "{:.2f} s"),
         ("updates_accepted", "{}"),

@@ -14,6 +14,7 @@ from aoichain.workflow.sources import DataSource, StreamRequest
 from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
+    Evaluation,
     GlobalModel,
     Prepared,
     Rejection,
@@ -35,6 +36,7 @@ __all__ = [
     "ConfiguredFaults",
     "DataSource",
     "Enrolled",
+    "Evaluation",
     "FaultInjector",
     "FederatedTask",
     "GlobalModel",
