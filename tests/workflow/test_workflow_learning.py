@@ -115,7 +115,7 @@ def test_a_learned_satisfaction_is_fitted_checked_and_used(tmp_path: Path) -> No
     fit = result.summary.learned_satisfaction
     assert fit is not None and fit["concave"] is True
     assert len(cast(list[object], fit["points"])) == 3
-    assert fit["K"] == result.prepared.market.K
-    assert result.prepared.market.alpha == 1.0
+    assert fit["C"] == result.prepared.market.K == result.prepared.market.H
+    assert fit["alpha"] == result.prepared.market.alpha
     assert result.prepared.contract.market == result.prepared.market
     assert result.summary.satisfaction == "learned"

@@ -33,7 +33,8 @@ from aoichain.incentive.freshness import (
 )
 from aoichain.incentive.learned import (
     LearnedSatisfaction,
-    fit_quality_curve,
+    QualityFit,
+    fit_quality,
     fit_satisfaction,
     objective_curvature,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "LearnedSatisfaction",
     "Market",
     "Method",
+    "QualityFit",
     "Scheme",
     "algorithm1_evaluations",
     "aoi",
@@ -90,7 +92,7 @@ __all__ = [
     "cycle",
     "equal_types",
     "feasibility",
-    "fit_quality_curve",
+    "fit_quality",
     "fit_satisfaction",
     "largest_relative_second_difference",
     "latency",

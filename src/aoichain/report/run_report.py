@@ -220,11 +220,13 @@ def _learned_blocks(result: RunResult) -> list[Any]:
     learned = result.prepared.learned
     if learned is None:
         return []
+    fit = learned.fit
     fig = new_figure(1, panel_size=(6.0, 3.8))
     ax = fig.axes[0]
-    ax.plot(learned.aoi, learned.score, "o", color=PALETTE[0], label="pilot")
-    grid = np.linspace(float(learned.aoi.min()), float(learned.aoi.max()), 100)
-    ax.plot(grid, learned.predict(grid), "-", color=PALETTE[1], label="fit")
+    ax.plot(learned.aoi, learned.score, "o", color=PALETTE[0], label="pilot (measured)")
+    ax.plot(
+        learned.aoi, fit.predict(learned.aoi, learned.latency), "x", color=PALETTE[1], label="fit"
+    )
     ax.set_xlabel("mean AoI of the pilot's requests (s)")
     ax.set_ylabel(result.prepared.config.task.target.metric)
     ax.legend(fontsize=8)
@@ -232,14 +234,15 @@ def _learned_blocks(result: RunResult) -> list[Any]:
     return [
         Heading("Learned satisfaction"),
         Paragraph(
-            f"A pilot measured the target metric against AoI; fit "
-            f"{learned.p:.4g} + {learned.q:.4g} ln({learned.K:.4g} - A) (r2 "
-            f"{_fmt(learned.r2)}), so G = {learned.value:g} x fit, i.e. beta = "
-            f"{learned.market.beta:.4g}, K = {learned.K:.4g}, alpha = 1. Largest relative "
-            f"second difference of the objectives: {learned.curvature:.3g} "
+            f"A pilot measured the target metric against AoI and latency; fit "
+            f"{fit.p:.4g} + {fit.q:.4g} ln({fit.C:.4g} - {fit.alpha:.2f} A - "
+            f"{1 - fit.alpha:.2f} D) (r2 {_fmt(fit.r2)}), so G = {learned.value:g} x fit: "
+            f"beta = {learned.market.beta:.4g}, K = H = {fit.C:.4g}, alpha = {fit.alpha:.2f}, "
+            f"corrected closed forms. Largest relative second difference of the "
+            f"objectives: {learned.curvature:.3g} "
             f"({'concave: the exact solver applies' if learned.concave else 'NOT concave'})."
         ),
-        FigureBlock(png_bytes(fig), "learned.png", "The pilot's points and the fitted curve."),
+        FigureBlock(png_bytes(fig), "learned.png", "The pilot's points and the fit at them."),
     ]
 
 

@@ -4,8 +4,8 @@ Before publishing, the publisher plays the task's first ``pilot_rounds``
 rounds off-chain once per pilot item: every worker gets the same flat item
 with ``c`` collection slots (``[market] pilot_c``), serves, trains and is
 aggregated exactly as in the run (the same streams, clock, cache rule and
-held-out evaluation), and the pilot records the mean AoI of the requests and
-the target metric of the global model (averaged over the second half of the
+held-out evaluation), and the pilot records the mean AoI and latency of the
+requests and the target metric of the global model (averaged over the second half of the
 pilot's rounds, when training has settled). :func:`aoichain.incentive.fit_satisfaction`
 turns those points into the market whose ``G`` the contract is solved in.
 No chain is touched and nothing is paid: the pilot stands for a measurement
@@ -30,12 +30,12 @@ from aoichain.workflow.task import FederatedTask, mean_finite
 from aoichain.workflow.workers import build_workers
 
 
-def pilot_points(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """Mean AoI (s) and target metric of a short off-chain run per pilot item."""
+def pilot_points(prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean AoI and latency (s) and the target metric of a short off-chain run per pilot item."""
     config = prepared.config
     market, learned = config.market, config.satisfaction
     metric = config.task.target.metric
-    aoi, score = [], []
+    aoi, latency, score = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         store = ModelStore(tmp)
         for c in learned.pilot_c:
@@ -52,7 +52,7 @@ def pilot_points(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
             trial = replace(prepared, contract=contract, workers=workers)
             task = FederatedTask(trial, cast(Network, None), store)
             model = task.initial_model()
-            ages, values = [], []
+            ages, waits, values = [], [], []
             for r in range(learned.pilot_rounds):
                 requests = task.serve(r, workers)
                 trained = task.train(r, model, requests)
@@ -66,15 +66,21 @@ def pilot_points(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
                 served = max(r_.latency for r_ in requests) + task.slot_of(r) * market.t
                 values.append(task.evaluate(r, model, at=served).value(metric))
                 ages.append(mean_finite(np.array([q.aoi for q in requests])))
+                waits.append(mean_finite(np.array([q.latency for q in requests])))
             half = len(values) // 2
             aoi.append(float(np.mean(ages[half:])))
+            latency.append(float(np.mean(waits[half:])))
             score.append(float(np.nanmean(values[half:])))
-    return np.array(aoi), np.array(score)
+    return np.array(aoi), np.array(latency), np.array(score)
 
 
 def learn_satisfaction(prepared: Prepared) -> LearnedSatisfaction:
-    """Fit the publisher's ``G`` to the pilot's quality-against-AoI points."""
-    aoi, score = pilot_points(prepared)
+    """Fit the publisher's ``G`` to the pilot's points (quality against AoI and latency)."""
+    aoi, latency, score = pilot_points(prepared)
     return fit_satisfaction(
-        prepared.config.market, aoi, score, value=prepared.config.satisfaction.accuracy_value
+        prepared.config.market,
+        aoi,
+        latency,
+        score,
+        value=prepared.config.satisfaction.accuracy_value,
     )
