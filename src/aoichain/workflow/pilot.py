@@ -63,8 +63,7 @@ def pilot_points(prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray
                         prepared.plugins.aggregation,
                     )
                     model = GlobalModel(blob, b"")
-                served = max(r_.latency for r_ in requests) + task.slot_of(r) * market.t
-                values.append(task.evaluate(r, model, at=served).value(metric))
+                values.append(task.evaluate(r, model).value(metric))
                 ages.append(mean_finite(np.array([q.aoi for q in requests])))
                 waits.append(mean_finite(np.array([q.latency for q in requests])))
             half = len(values) // 2

@@ -119,7 +119,7 @@ def stream_request(config: RunConfig, warmup_slots: int) -> StreamRequest:
 
     The slots of the warm-up and the rounds, and a warm-up's worth more: a
     request waits up to one cycle (shorter than the warm-up) to be served, and
-    the round's model is evaluated once the last request was served.
+    the round's model is judged once every request could have been served.
     """
     return StreamRequest(
         nodes=config.workers.physical,
@@ -195,18 +195,36 @@ def solve_contract(market: Market, scheme: Scheme, method: str) -> Contract:
     return contract
 
 
-def _warmup_bound(config: RunConfig) -> int:
-    """Warm-up slots that suffice for any menu (a learned satisfaction's is not known yet)."""
+def longest_collection(config: RunConfig, contract: Contract) -> float:
+    """The longest collection phase (slots) any menu of this config may have.
+
+    ``[market] c_max``, or the integer method's 15, or the flat item imposed,
+    and never less than the menu's own; without any bound (a continuous
+    method and no ``c_max``) the menu's own. It sets the warm-up and when a
+    round's model is judged, so that both are the same under every scheme.
+
+    Raises
+    ------
+    InvalidInput
+        A learned satisfaction without a bound (the pilot runs before the menu exists).
+    """
     market, learned = config.market, config.satisfaction
-    c_max = market.c_max
-    if c_max is None and config.task.contract_method == "integer":
-        c_max = DEFAULT_C_MAX_INTEGER
-    if c_max is None:
-        raise InvalidInput(
-            "The 'market.satisfaction' parameter of RunConfig: 'learned' needs a bound on the "
-            "collection phase: set [market] c_max, or use [task] contract_method = 'integer'."
-        )
-    return math.ceil(max(float(c_max), *map(float, learned.pilot_c)) + float(market.a)) + 1
+    own = np.asarray(contract.c)[np.isfinite(contract.c)]
+    bound = market.c_max
+    if bound is None and config.task.contract_method == "integer":
+        bound = DEFAULT_C_MAX_INTEGER
+    if bound is None:
+        if learned.satisfaction == "learned":
+            raise InvalidInput(
+                "The 'market.satisfaction' parameter of RunConfig: 'learned' needs a bound on "
+                "the collection phase: set [market] c_max, or use [task] contract_method = "
+                "'integer'."
+            )
+        return float(own.max())
+    longest = max(float(bound), float(own.max()), float(config.task.flat_c or 0))
+    if learned.satisfaction == "learned":
+        longest = max(longest, *map(float, learned.pilot_c))
+    return longest
 
 
 def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
@@ -221,7 +239,8 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
     market = config.market
     contract = solve_contract(market, plugins.scheme, config.task.contract_method)
     learning = config.satisfaction.satisfaction == "learned"
-    warmup = _warmup_bound(config) if learning else warmup_slots_for(contract, market)
+    longest = longest_collection(config, contract)
+    warmup = math.ceil(longest + float(market.a)) + 1
     request = stream_request(config, warmup)
     streams = load_streams(config, plugins.source, request)
     policies = build_policies(config, streams)
@@ -290,6 +309,7 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
             task=task,
             held_out=held_out,
             learned=learned,
+            eval_lag_s=longest * float(market.t),
         )
 
     if not learning:
