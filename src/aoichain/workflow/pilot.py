@@ -63,7 +63,8 @@ def pilot_points(prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray
                         prepared.plugins.aggregation,
                     )
                     model = GlobalModel(blob, b"")
-                values.append(task.evaluate(r, model).value(metric))
+                served = task.slot_of(r) * market.t + max(q.latency for q in requests)
+                values.append(task.evaluate(r, model, at=served).value(metric))
                 ages.append(mean_finite(np.array([q.aoi for q in requests])))
                 waits.append(mean_finite(np.array([q.latency for q in requests])))
             half = len(values) // 2

@@ -119,7 +119,7 @@ def stream_request(config: RunConfig, warmup_slots: int) -> StreamRequest:
 
     The slots of the warm-up and the rounds, and a warm-up's worth more: a
     request waits up to one cycle (shorter than the warm-up) to be served, and
-    the round's model is judged once every request could have been served.
+    the round's model is judged once its last request was served.
     """
     return StreamRequest(
         nodes=config.workers.physical,
@@ -200,8 +200,8 @@ def longest_collection(config: RunConfig, contract: Contract) -> float:
 
     ``[market] c_max``, or the integer method's 15, or the flat item imposed,
     and never less than the menu's own; without any bound (a continuous
-    method and no ``c_max``) the menu's own. It sets the warm-up and when a
-    round's model is judged, so that both are the same under every scheme.
+    method and no ``c_max``) the menu's own. It sets the warm-up, and so the
+    streams' length, so that every scheme of a seed gets the same streams.
 
     Raises
     ------
@@ -309,7 +309,6 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
             task=task,
             held_out=held_out,
             learned=learned,
-            eval_lag_s=longest * float(market.t),
         )
 
     if not learning:

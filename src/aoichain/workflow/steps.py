@@ -65,7 +65,6 @@ class Prepared:
     task: TaskSpec
     held_out: HeldOut | None = None
     learned: LearnedSatisfaction | None = None
-    eval_lag_s: float = 0.0
 
     @property
     def market(self) -> Market:

@@ -349,19 +349,17 @@ class FederatedTask:
         The set holds the held-out windows (no worker trains on them) of every
         stream's last ``[data] eval_slots`` slots before ``at`` (simulated
         seconds), topped up per stream with earlier ones so that each holds
-        both classes where it can (:meth:`aoichain.fl.HeldOut.at`). By default
-        ``at`` is the round's request time plus ``prepared.eval_lag_s``, the
-        longest wait any menu of the run may have: every request has been
-        served by then (no cache holds a later record), and every scheme of
-        the same seed is judged on the same windows. The target is judged on it
+        both classes where it can (:meth:`aoichain.fl.HeldOut.at`). The loop
+        passes the time the round's model exists, when the last update it
+        waits for was served (so no cache holds a later record); the default
+        is the round's request time. The target is judged on it
         (:func:`aoichain.fl.judge_target`). Before round 0 has trained, this
         scores the untrained model: the baseline every later round is compared with.
         """
         data_cfg, target = self.config.data, self.config.task.target
         with self.phases.timing("evaluating"):
             scale = self.prepared.time_scale
-            when = self.slot_of(round_no) * self.market.t + self.prepared.eval_lag_s
-            when = when if at is None else at
+            when = self.slot_of(round_no) * self.market.t if at is None else at
             now = when * scale
             span = data_cfg.eval_slots * self.market.t * scale
             held = self.prepared.held_out
@@ -496,6 +494,10 @@ class FederatedTask:
                 if not opened:
                     self.open_round(task_id, r)
                 requests = self.serve(r, enrolled.workers)
+                # The round's model exists once the last update it waits for was served.
+                served = self.slot_of(r) * self.market.t + max(
+                    (q.latency for q in requests), default=0.0
+                )
                 for req in requests:
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
@@ -503,7 +505,7 @@ class FederatedTask:
                 uploaded = self.upload(task_id, r, trained)
                 relayed = self.relay(task_id, r)
                 aggregated = self.aggregate(task_id, r, relayed.attested, model)
-                metrics = self.evaluate(r, aggregated.model)
+                metrics = self.evaluate(r, aggregated.model, at=served)
                 stop = metrics.target is not None and metrics.target.reached
                 opened = not stop and r + 1 < rounds
                 self.record(task_id, r, aggregated, open_next=opened)
