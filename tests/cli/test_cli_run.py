@@ -125,8 +125,11 @@ def test_compare_over_seeds_writes_its_intervals(tmp_path: Path) -> None:
         "final_f1",
         "final_roc_auc",
         "mean_aoi_s",
+        "mean_latency_s",
+        "mean_base_rate",
         "reward_paid",
         "accuracy_per_reward",
+        "f1_per_reward",
     } <= quantities
     assert {r["variant"] for r in rows} == {"CA", "flat"}
     for r in rows:

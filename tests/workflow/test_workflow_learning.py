@@ -132,3 +132,28 @@ def test_every_scheme_of_a_seed_gets_the_same_streams_and_held_out_set() -> None
             judged = [task.evaluate(0, model, at=at) for at in (50.0, 60.0)]
         seen.append((prepared.warmup_slots, [(e.samples, e.tp, e.fp, e.loss) for e in judged]))
     assert seen[0] == seen[1] == seen[2]
+
+
+def _rates(**by_variant: float) -> list[dict[str, Any]]:
+    rows = [
+        {"variant": v, "quantity": "mean_base_rate", "mean": rate, "low": 0.0, "high": 1.0}
+        for v, rate in by_variant.items()
+    ]
+    return [*rows, {"variant": "flat", "quantity": "mean_f1", "mean": 0.9}]
+
+
+def test_variants_judged_on_sets_of_different_base_rates_are_flagged() -> None:
+    from aoichain.workflow.compare import BASE_RATE_TOLERANCE, evaluation_sets_differ
+
+    # SKAB valve1, 8 seeds: CA+learned waited 14 s and was judged on later, more anomalous windows.
+    warning = evaluation_sets_differ(_rates(CA=0.716, **{"CA+learned": 0.865}, flat=0.708))
+    assert warning is not None
+    assert "flat 0.708" in warning and "CA+learned 0.865" in warning
+    assert "not comparable" in warning
+    # The generator: the same base rate for every variant passes, as does a gap at the tolerance.
+    assert evaluation_sets_differ(_rates(CA=0.210, flat=0.209)) is None
+    assert evaluation_sets_differ(_rates(CA=0.5, flat=0.5 + BASE_RATE_TOLERANCE / 2)) is None
+    assert evaluation_sets_differ(_rates(CA=0.5, flat=0.5 + 2 * BASE_RATE_TOLERANCE)) is not None
+    # Rounds never judged (no base rate) and a single variant decide nothing.
+    assert evaluation_sets_differ(_rates(CA=float("nan"), flat=0.2)) is None
+    assert evaluation_sets_differ(_rates(CA=0.1)) is None

@@ -276,7 +276,12 @@ def _compare_seeds(
             bar.progress.update(bar.task, completed=len(chosen) * seeds, info="report")
             report = write_seeds_report(out, comparison)
     if as_json:
-        console.print_json(dumps({"intervals": comparison.intervals, "versus": comparison.versus}))
+        payload = {
+            "intervals": comparison.intervals,
+            "versus": comparison.versus,
+            "warnings": comparison.warnings,
+        }
+        console.print_json(dumps(payload))
         return
     table = Table(title=f"aoichain compare over {seeds} seeds (mean [95 % CI])")
     shown = (
@@ -300,4 +305,6 @@ def _compare_seeds(
             ],
         )
     console.print(table)
+    for warning in comparison.warnings:
+        console.print(f"[yellow]not comparable:[/] {warning}")
     console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")

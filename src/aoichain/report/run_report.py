@@ -498,6 +498,7 @@ def write_seeds_report(out_dir: str | Path, comparison: SeedComparison) -> Path:
         ),
         table,
     ]
+    blocks += [Callout("partly", "Not comparable", (w,)) for w in comparison.warnings]
     if comparison.versus:
         blocks += [
             Heading("Paired differences to flat pricing (same seed)"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,18 @@ SEED_QUANTITIES: tuple[str, ...] = (
     "mean_accuracy",
     "mean_f1",
     "mean_roc_auc",
+    "mean_base_rate",
     "mean_aoi_s",
+    "mean_latency_s",
     "reward_paid",
     "accuracy_per_reward",
     "f1_per_reward",
 )
 assert set(SEED_QUANTITIES) <= set(RunSummary.model_fields)
+
+#: Largest gap between two variants' mean evaluation base rates that still lets their
+#: base-rate-dependent metrics (accuracy, F1, precision, PR AUC) be compared.
+BASE_RATE_TOLERANCE = 0.05
 
 #: A variant ``"<scheme>+learned"`` runs the scheme with ``[market] satisfaction = "learned"``.
 LEARNED_SUFFIX = "+learned"
@@ -127,7 +133,8 @@ class SeedComparison:
     variant and quantity, the mean and the 95 % interval over the seeds.
     ``versus``: with ``flat`` among the variants, per other variant and
     quantity, the mean and interval of its difference to ``flat`` on the same
-    seed (paired: same streams, types and phases).
+    seed (paired: same streams, types and phases). ``warnings``: what makes
+    the variants' numbers not comparable (:func:`evaluation_sets_differ`).
     """
 
     variants: list[str]
@@ -135,6 +142,7 @@ class SeedComparison:
     runs: list[dict[str, Any]]
     intervals: list[dict[str, Any]]
     versus: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
 
 
 def compare_seeds(
@@ -203,9 +211,56 @@ def compare_seeds(
     _write_rows(out / "intervals.csv", intervals)
     if versus:
         _write_rows(out / "versus_flat.csv", versus)
-    comparison = SeedComparison(list(variants), list(seeds), runs, intervals, versus)
+    gap = evaluation_sets_differ(intervals)
+    comparison = SeedComparison(
+        list(variants), list(seeds), runs, intervals, versus, [] if gap is None else [gap]
+    )
     write_json(out / "comparison.json", asdict(comparison))
     return comparison
+
+
+def evaluation_sets_differ(
+    intervals: Sequence[dict[str, Any]], tolerance: float = BASE_RATE_TOLERANCE
+) -> str | None:
+    """A warning if the variants were judged on evaluation sets of different base rates.
+
+    A round's model is judged when its last update was served, so a menu
+    with longer waits is judged later, on other held-out windows; where
+    anomalies come in blocks (SKAB) that moves the evaluation set's share of
+    anomalous windows, and with it accuracy, F1, precision and PR AUC,
+    whatever the data bought.
+
+    Parameters
+    ----------
+    intervals : sequence of dict
+        Rows of :attr:`SeedComparison.intervals` (``variant``, ``quantity``,
+        ``mean``); the ``mean_base_rate`` rows are read.
+    tolerance : float
+        Largest gap between two variants' mean base rates that passes.
+
+    Returns
+    -------
+    str or None
+        One sentence naming the lowest and highest variant, or ``None`` if
+        the gap is at most ``tolerance`` (or fewer than two variants have a
+        finite base rate).
+    """
+    rates = {
+        row["variant"]: float(row["mean"])
+        for row in intervals
+        if row["quantity"] == "mean_base_rate" and math.isfinite(float(row["mean"]))
+    }
+    if len(rates) < 2:
+        return None
+    low, high = min(rates, key=rates.__getitem__), max(rates, key=rates.__getitem__)
+    if rates[high] - rates[low] <= tolerance:
+        return None
+    return (
+        f"The variants were judged on evaluation sets of different base rates ({low} "
+        f"{rates[low]:.3f}, {high} {rates[high]:.3f}: a round's model is judged when its last "
+        "update was served, so longer waits are judged on later windows); accuracy, F1, "
+        "precision and PR AUC are not comparable between them."
+    )
 
 
 def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:

@@ -129,6 +129,7 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
         mean_accuracy=mean_accuracy,
         mean_f1=mean_f1,
         mean_roc_auc=mean_finite(np.array([r.roc_auc for r in outcome.rounds])),
+        mean_base_rate=mean_finite(np.array([r.base_rate for r in outcome.rounds])),
         best_accuracy=max(r.accuracy for r in outcome.rounds),
         target_metric=config.task.target.metric,
         target_value=config.task.target.value,

@@ -44,6 +44,7 @@ class RunSummary(BaseModel):
     mean_accuracy: float
     mean_f1: float
     mean_roc_auc: float
+    mean_base_rate: float
     best_accuracy: float
     target_metric: str
     target_value: float
