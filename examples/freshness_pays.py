@@ -11,10 +11,12 @@ experiments, if present.
 
 Writes, below ``--out``: one folder per setting (``compare_seeds``' files and
 ``report.html``), and ``summary.csv`` / ``summary.md``: per setting and
-variant the mean accuracy, F1, AoI, reward paid and accuracy per unit of
-reward with 95 % intervals, the paired differences to flat, and the
-accuracy bought per unit of extra reward (difference of mean accuracies over
-difference of mean rewards).
+variant the mean accuracy, F1, the evaluation sets' base rate, AoI, reward
+paid and accuracy and F1 per unit of reward with 95 % intervals, the paired
+differences to flat, and the accuracy bought per unit of extra reward
+(difference of mean accuracies over difference of mean rewards); a setting
+whose variants were judged on evaluation sets of different base rates is
+named below the table (``compare_seeds``' warnings).
 
 Usage::
 
@@ -36,7 +38,15 @@ from aoichain.workflow import compare_seeds, load_run_config
 from aoichain.workflow.compare import interval
 
 VARIANTS = ("CA", "CA+learned", "flat")
-SHOWN = ("mean_accuracy", "mean_f1", "mean_aoi_s", "reward_paid", "accuracy_per_reward")
+SHOWN = (
+    "mean_accuracy",
+    "mean_f1",
+    "mean_base_rate",
+    "mean_aoi_s",
+    "reward_paid",
+    "accuracy_per_reward",
+    "f1_per_reward",
+)
 SKAB = Path(os.environ.get("AOICHAIN_SKAB_DIR", Path(__file__).parents[2] / "shared/datasets/skab"))
 
 
@@ -71,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
     for name, overrides in settings(args.drift, not args.no_skab).items():
         data = {"cache": "fixed", **overrides.get("data", {})}
         config = load_run_config(
@@ -87,6 +98,7 @@ def main() -> None:
         )
         write_seeds_report(args.out / name, comparison)
         print(f"{name}: {time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.2f}")
+        warnings += [f"{name}: {w}" for w in comparison.warnings]
         means = {(c["variant"], c["quantity"]): c for c in comparison.intervals}
         versus = {(c["variant"], c["quantity"]): c for c in comparison.versus}
         for variant in args.variants:
@@ -129,19 +141,21 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     lines = [
-        "| setting | variant | mean accuracy | mean F1 | mean AoI (s) | reward paid | "
-        "accuracy per reward | accuracy vs flat | reward vs flat | accuracy vs CA | "
-        "reward vs CA |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| setting | variant | mean accuracy | mean F1 | evaluation base rate | mean AoI (s) | "
+        "reward paid | accuracy per reward | F1 per reward | accuracy vs flat | reward vs flat | "
+        "accuracy vs CA | reward vs CA |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['setting']} | {r['variant']} | {_cell(r, 'mean_accuracy')} | "
-            f"{_cell(r, 'mean_f1')} | {_cell(r, 'mean_aoi_s')} | {_cell(r, 'reward_paid')} | "
-            f"{_cell(r, 'accuracy_per_reward')} | {_diff(r, 'mean_accuracy')} | "
+            f"{_cell(r, 'mean_f1')} | {_cell(r, 'mean_base_rate')} | {_cell(r, 'mean_aoi_s')} | "
+            f"{_cell(r, 'reward_paid')} | {_cell(r, 'accuracy_per_reward')} | "
+            f"{_cell(r, 'f1_per_reward')} | {_diff(r, 'mean_accuracy')} | "
             f"{_diff(r, 'reward_paid')} | {_diff(r, 'mean_accuracy', 'CA')} | "
             f"{_diff(r, 'reward_paid', 'CA')} |"
         )
+    lines += [f"\nNot comparable: {w}" for w in warnings]
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
