@@ -138,6 +138,9 @@ def play(backend: str, workers: int, subchains: int) -> dict[str, Any]:
     for r in round_receipts:
         gas_by_chain[r.chain[0] if r.chain not in ("M", "R") else r.chain] += r.gas_used
         gas_by_op[r.label.split(" ")[0]].append(r.gas_used)
+    for r in net.receipts[:setup_receipts] + claims:
+        if r.label.split(" ")[0] in ("publish_task", "receive_task", "enrol", "claim"):
+            gas_by_op[r.label.split(" ")[0]].append(r.gas_used)
     enrol = [r.gas_used for r in net.receipts if r.label == "enrol"]
     return {
         "workers": workers,
@@ -207,9 +210,10 @@ def write(results: Sequence[dict[str, Any]], out: Path) -> None:
     if many:
         ax2.scatter([r["workers"] for r in many], [r["seconds"]["round"] for r in many],
                     c="C3", label="more subchains")  # fmt: skip
-        for r in many:
+        for k, r in enumerate(many):  # labels stacked: the points sit on one x, close in y
             ax2.annotate(f"{2 * r['subchains']} subchains", (r["workers"], r["seconds"]["round"]),
-                         fontsize=8)  # fmt: skip
+                         xytext=(-70, 14 * k - 20), textcoords="offset points", fontsize=8,
+                         arrowprops={"arrowstyle": "-", "lw": 0.5})  # fmt: skip
     ax2.set_xlabel("workers in the round")
     ax2.set_ylabel("seconds")
     ax2.legend(fontsize=8)
@@ -236,6 +240,12 @@ def main() -> None:
             report(results[-1:])
     print()
     report(results)
+    first = results[0]
+    print(f"\ngas per call at {first['workers']} workers (one round):")
+    for op, (total, calls, top) in sorted(first["gas_by_op"].items()):
+        print(f"  {op:<24} {calls:>6} calls {total // calls:>12,} gas each (max {top:,})")
+    round_max = max((top, op) for r in results for op, (_t, _c, top) in r["gas_by_op"].items())
+    print(f"largest transaction of a round: {round_max[1]} with {round_max[0]:,} gas")
     biggest = max(results, key=lambda r: r["max_tx_gas"])
     print(
         f"largest transaction: {biggest['max_tx']} with {biggest['max_tx_gas']:,} gas "

@@ -69,6 +69,7 @@ class Publisher:
         self.main = main
         self.deployment = deployment
         self.contract = main.contract(load("main"), deployment.chains["M"].contract)
+        self._strides: dict[int, int] = {}  # task -> indices per item (fixed at publication)
 
     def __repr__(self) -> str:
         return f"Publisher({self.address})"
@@ -117,7 +118,9 @@ class Publisher:
                 f"The 'subchain' parameter of Publisher.admit must be one of "
                 f"{', '.join(self.deployment.subchains)}. Got {subchain!r} instead."
             )
-        stride = int(self._call("tasks", task_id)[5])
+        if task_id not in self._strides:
+            self._strides[task_id] = int(self._call("tasks", task_id)[5])
+        stride = self._strides[task_id]
         if stride == 0 or index // stride != item:
             raise InvalidInput(
                 f"Worker index {index} is not in item {item}'s range of task {task_id} "
@@ -172,6 +175,10 @@ class Publisher:
             verified[key] = body.records
         return verified
 
+    def global_model(self, task_id: int, round_no: int) -> bytes:
+        """The global model M holds for a round (32 zero bytes: none recorded)."""
+        return bytes(self._call("global_models", task_id, round_no))
+
     def record_global_model(
         self,
         task_id: int,
@@ -213,6 +220,12 @@ class Publisher:
         self._send("reclaim", task_id)
         (event,) = self.main.events(self.contract, "Reclaimed")
         return int(event["args"]["amount"])
+
+    def my_tasks(self) -> list[int]:
+        """The ids of every task this publisher posted on M (a run's key posts one or a few)."""
+        count = int(self._call("task_count"))
+        mine = self.address.lower()
+        return [i for i in range(1, count + 1) if str(self._call("tasks", i)[0]).lower() == mine]
 
     def task(self, task_id: int) -> dict[str, Any]:
         """The task as M holds it (escrow, credited, paid, rounds opened/closed, ...)."""

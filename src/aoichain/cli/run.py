@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aoichain.cli._app import app, cli_errors, console
+from aoichain.cli._app import app, cli_errors, console, err_console
 
 if TYPE_CHECKING:
     from aoichain.workflow import RoundMetrics, RunSummary
@@ -68,14 +68,15 @@ def _overrides(
 class _RoundProgress:
     """A rich progress bar with the latest round's accuracy, AoI and chain activity."""
 
-    def __init__(self, total: int, label: str = "rounds") -> None:
+    def __init__(self, total: int, label: str = "rounds", *, quiet_stdout: bool = False) -> None:
+        # With --json, stdout holds the JSON alone: the progress goes to stderr.
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console if quiet_stdout else console,
             transient=False,
         )
         self.total = total
@@ -140,18 +141,36 @@ def run(
     data: DataOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Finish the run in this folder from its journal (chains that outlive runs).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
+    from aoichain.errors import InvalidInput
     from aoichain.jsonio import dumps
     from aoichain.report.run_report import write_run_report
-    from aoichain.workflow import load_run_config, run_task
+    from aoichain.workflow import load_run_config, resumable_config, resume_run, run_task
 
     with cli_errors():
-        cfg = load_run_config(config, _overrides(rounds, workers, scheme, data, chains, seed))
-        bar = _RoundProgress(cfg.task.rounds)
+        over = _overrides(rounds, workers, scheme, data, chains, seed)
+        if resume is not None:
+            if over or config is not None:
+                raise InvalidInput("--resume takes the run's own config: give no other options")
+            out = resume
+            cfg = resumable_config(resume)
+        else:
+            cfg = load_run_config(config, over)
+        bar = _RoundProgress(cfg.task.rounds, quiet_stdout=as_json)
         with bar.progress:
-            result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
+            if resume is not None:
+                result = resume_run(resume, on_round=bar.round, on_status=bar.status)
+            else:
+                result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
             bar.status("writing the report")
             report = write_run_report(result)
     if as_json:
@@ -204,7 +223,9 @@ def compare(
         return
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
-        bar = _RoundProgress(cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds")
+        bar = _RoundProgress(
+            cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds", quiet_stdout=as_json
+        )
         done: dict[str, int] = {}
 
         def on_round(scheme: str, row: RoundMetrics) -> None:
@@ -262,7 +283,7 @@ def _compare_seeds(
         for v in chosen:  # every variant's config is checked before the first run
             variant_config(cfg, v, cfg.task.seed)
         first = cfg.task.seed
-        bar = _RoundProgress(len(chosen) * seeds, "runs")
+        bar = _RoundProgress(len(chosen) * seeds, "runs", quiet_stdout=as_json)
         done = [0]
 
         def status(message: str) -> None:
@@ -308,3 +329,16 @@ def _compare_seeds(
     for warning in comparison.warnings:
         console.print(f"[yellow]not comparable:[/] {warning}")
     console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")
+
+
+@app.command()
+def recover(
+    run_dir: Annotated[Path, typer.Argument(help="The folder of a run that stopped.")],
+) -> None:
+    """Settle a stopped run's task: close the round, finish, pay the earned, reclaim the rest."""
+    from aoichain.workflow import recover_run
+
+    with cli_errors(), console.status("recovering") as shown:
+        lines = recover_run(run_dir, on_status=lambda msg: shown.update(msg))
+    for line in lines or ["the run's publisher posted no task: no escrow to return"]:
+        console.print(f"[green]✓[/] {line}")

@@ -347,7 +347,16 @@ def run_document(result: RunResult) -> Document:
         BulletList([f"{k}: {v:.2f} s" for k, v in seconds.items()]),
         Heading("Workers"),
         Table(
-            ["worker", "type", "item", "AoI (s)", "latency (s)", "delivered", "paid (wei)"],
+            [
+                "worker",
+                "type",
+                "item",
+                "AoI (s)",
+                "latency (s)",
+                "delivered",
+                "missed rounds",
+                "paid (wei)",
+            ],
             [
                 [
                     r["worker"],
@@ -356,6 +365,7 @@ def run_document(result: RunResult) -> Document:
                     f"{r['aoi_measured_s']:.2f}",
                     f"{r['latency_measured_s']:.2f}",
                     str(r["rounds_delivered"]),
+                    r["rounds_missed"] or "-",
                     f"{r['paid_wei']:,}",
                 ]
                 for r in rows

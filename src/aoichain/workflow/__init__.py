@@ -8,6 +8,7 @@
 from aoichain.workflow.compare import SeedComparison, compare_schemes, compare_seeds
 from aoichain.workflow.config import RunConfig, config_to_toml, load_run_config
 from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
+from aoichain.workflow.resume import recover_run, resumable_config, resume_run
 from aoichain.workflow.run import RunResult, prepare, resolve_plugins, run_task
 from aoichain.workflow.schemes import BUILTIN_SCHEMES, Scheme
 from aoichain.workflow.sources import DataSource, StreamRequest
@@ -16,6 +17,7 @@ from aoichain.workflow.steps import (
     Enrolled,
     Evaluation,
     GlobalModel,
+    Parties,
     Prepared,
     Rejection,
     Relayed,
@@ -27,7 +29,7 @@ from aoichain.workflow.steps import (
     Uploaded,
 )
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask, RunAborted
+from aoichain.workflow.task import FederatedTask, RunAborted, RunInterrupted, answer_request
 from aoichain.workflow.workers import Worker
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "FaultInjector",
     "FederatedTask",
     "GlobalModel",
+    "Parties",
     "Prepared",
     "Rejection",
     "Relayed",
@@ -47,6 +50,7 @@ __all__ = [
     "RoundMetrics",
     "RunAborted",
     "RunConfig",
+    "RunInterrupted",
     "RunResult",
     "RunSummary",
     "Scheme",
@@ -57,11 +61,15 @@ __all__ = [
     "Trained",
     "Uploaded",
     "Worker",
+    "answer_request",
     "compare_schemes",
     "compare_seeds",
     "config_to_toml",
     "load_run_config",
     "prepare",
+    "recover_run",
     "resolve_plugins",
+    "resumable_config",
+    "resume_run",
     "run_task",
 ]

@@ -98,6 +98,22 @@ class TaskSettings(_Frozen):
         ),
     )
     seed: int = Field(default=0, ge=0, description="Seeds types, data, phases and training.")
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Round deadline, simulated seconds after the request: a worker whose latency is "
+            "longer misses the round (the round closes with whoever delivered). None: no deadline."
+        ),
+    )
+    min_updates: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Fewest attested updates a round needs: below it the round is retried once "
+            "(the missing workers are asked again), then the task stops, settled."
+        ),
+    )
     wei_per_reward_unit: int = Field(
         default=10**15, ge=1, description="Wei paid per unit of contract reward per second."
     )
@@ -303,6 +319,12 @@ class FaultSettings(_Frozen):
     lying_relayer: int | None = Field(
         default=None, ge=0, description="Round in which one relayer forwards a false payload."
     )
+    dropout: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Probability that a worker misses a round (seeded; the retry draws anew).",
+    )
     injector: str | None = Field(
         default=None,
         description="A plug-in FaultInjector 'package.module:name' (replaces the keys above).",
@@ -405,6 +427,17 @@ class RunConfig(_Frozen):
     def n_workers(self) -> int:
         """All workers: physical nodes and their twins."""
         return 2 * self.workers.physical
+
+    def with_absolute_paths(self) -> RunConfig:
+        """This config with its file paths absolute, so a run folder's copy works from anywhere."""
+        chain, data = self.chain, self.data
+        files = {
+            k: Path(v).resolve() for k in ("rpc_file", "password_file") if (v := getattr(chain, k))
+        }
+        folder = {"folder": str(Path(data.folder).resolve())} if data.folder else {}
+        return self.model_copy(
+            update={"chain": chain.model_copy(update=files), "data": data.model_copy(update=folder)}
+        )
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,10 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
     market, contract = prepared.market, prepared.contract
     t, a = float(market.t), float(market.a)
     alphas = np.broadcast_to(np.asarray(market.alpha, dtype=float), (len(market.gammas),))
+    missed: dict[str, list[int]] = {}
+    for x in outcome.rejections:
+        if x.where == "worker":  # it did not answer, or answered past the deadline
+            missed.setdefault(x.worker, []).append(x.round)
     rows = []
     for w in prepared.workers:
         item = w.item
@@ -74,6 +78,7 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
                 "aoi_paper_s": float(closed_aoi(theta, t=t, a=a, formulas="paper")),
                 "latency_paper_s": float(closed_latency(theta, t=t, a=a, formulas="paper")),
                 "rounds_delivered": int(outcome.requests.delivered[:, w.index].sum()),
+                "rounds_missed": " ".join(str(r) for r in missed.get(w.label, [])),
                 "reward_rate": reward,
                 "sp_utility_measured": g_measured - reward,
                 "credited_wei": outcome.credited_wei[w.index],
@@ -180,7 +185,7 @@ def write_run_folder(
 ) -> RunSummary:
     """Write every file of the run folder; return the summary."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(config_to_toml(prepared.config))
+    (out / "config.toml").write_text(config_to_toml(prepared.config.with_absolute_paths()))
     write_json(out / "contract.json", prepared.contract.to_dict())
     _write_csv(out / "rounds.csv", [asdict(r) for r in outcome.rounds])
     rows = worker_rows(prepared, outcome)

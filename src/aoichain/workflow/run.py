@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from aoichain.chain import Network, TaskSpec
 from aoichain.config import build_model, describe_validation_error
-from aoichain.errors import InvalidInput
+from aoichain.errors import InvalidInput, Outage
 from aoichain.fl import (
     AGGREGATION_RULES,
     AggregationRule,
@@ -35,8 +35,9 @@ from aoichain.fl import (
     twin_view,
 )
 from aoichain.incentive import DEFAULT_C_MAX_INTEGER, Contract, LearnedSatisfaction, Market
-from aoichain.workflow.config import RunConfig
+from aoichain.workflow.config import RunConfig, config_to_toml
 from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
+from aoichain.workflow.journal import Journal, check_resumable
 from aoichain.workflow.outputs import write_run_folder
 from aoichain.workflow.plugins import AGGREGATION_KIND, describe, resolve
 from aoichain.workflow.schemes import SCHEME_KIND, Scheme, builtin_schemes
@@ -49,7 +50,7 @@ from aoichain.workflow.sources import (
 )
 from aoichain.workflow.steps import Plugins, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask
+from aoichain.workflow.task import FederatedTask, RunInterrupted
 from aoichain.workflow.workers import build_workers
 
 
@@ -108,7 +109,11 @@ def resolve_plugins(
         or resolve(
             names["faults"],
             FAULT_KIND,
-            {"configured": lambda: ConfiguredFaults(f.tamper_blob, f.lying_relayer)},
+            {
+                "configured": lambda: ConfiguredFaults(
+                    f.tamper_blob, f.lying_relayer, f.dropout, config.task.seed
+                )
+            },
         ),
         names=names,
     )
@@ -367,8 +372,14 @@ def run_task(
     scheme: Scheme | None = None,
     source: DataSource | None = None,
     faults: FaultInjector | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Run one federated task end to end and write its run folder.
+
+    The run writes its journal (:mod:`aoichain.workflow.journal`) to the
+    folder as it goes; with ``resume`` it continues the task that journal
+    holds, on the same chains with the same parties' keys, and finishes it
+    (use :func:`resume_run` to resume from the folder alone).
 
     Parameters
     ----------
@@ -393,6 +404,9 @@ def run_task(
         Plug-ins that win over the config's names (see
         :mod:`aoichain.workflow.plugins`): an aggregation rule, an incentive
         scheme (menu builder), a data source, a fault injector.
+    resume : bool
+        Continue the task of the journal in ``out_dir`` (``rpc`` chains only:
+        chains a run started itself die with it).
 
     Raises
     ------
@@ -400,6 +414,9 @@ def run_task(
         Bad config values, plug-ins, data or chain URLs; raised before anything is written.
     RunAborted
         A round failed after the task was published; the task was settled.
+    RunInterrupted
+        A node of chains that outlive the run went down past the wait; the
+        task waits in the journal (resume or recover it).
     """
     status = on_status or (lambda _msg: None)
     status("solving the contract and reading the streams")
@@ -414,23 +431,41 @@ def run_task(
     # The run's own parties (publisher, workers) keep their keys only where the chains
     # outlive the run: embedded chains and anvil nodes started here die with it.
     keys_dir = out / "keys" if config.chain.backend == "rpc" and network is None else None
-    if keys_dir is not None and keys_dir.exists() and any(keys_dir.iterdir()):
+    journal = Journal(out)
+    if resume:
+        check_resumable(out, config.chain.backend, network is not None)
+    elif keys_dir is not None and keys_dir.exists() and any(keys_dir.iterdir()):
         raise InvalidInput(
             f"{keys_dir} holds the keys of an earlier run (their tasks may still owe or hold "
-            f"money); choose another --out"
+            f"money): resume it (--resume {out}), settle it (aoichain recover {out}), or "
+            f"choose another --out"
         )
     chains: AbstractContextManager[Network] = (
         nullcontext(network)
         if network is not None
-        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir)
+        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, run_keys=resume)
     )
     with chains as network:
         out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            journal.clear()
+            (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
         store = ModelStore(out / "store")
-        status("publishing the task")
-        outcome = task_cls(prepared, network, store, on_round=on_round).run()
+        status("resuming the task" if resume else "publishing the task")
+        task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
+        try:
+            outcome = task.run()
+        except Outage as exc:
+            if config.chain.backend != "rpc":
+                raise
+            raise RunInterrupted(
+                f"{exc}; the task waits in {out}: once the node is back, "
+                f"'aoichain run --resume {out}' finishes it, 'aoichain recover {out}' settles it"
+            ) from exc
+        finally:
+            journal.receipts(network.receipts)
         deployments = network.deployment.to_json()
-        receipts = [r.to_dict() for r in network.receipts]
+    receipts = journal.written_receipts()
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)
     return RunResult(
         prepared=prepared,

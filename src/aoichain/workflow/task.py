@@ -4,10 +4,14 @@
 :meth:`FederatedTask.run` is the one loop, and each step of Fig. 1 is a named
 method that takes what it needs and returns what it produces (``publish``,
 ``allocate``, ``open_round``, ``serve``, ``train``, ``upload``, ``relay``,
-``aggregate``, ``record``, ``announce``, ``evaluate``, ``pay``; the values
+``aggregate``, ``evaluate``, ``record``, ``announce``, ``pay``; the values
 are in :mod:`aoichain.workflow.steps`). Only :meth:`~FederatedTask.run`
 threads values from step to step, so a subclass may override any step
 without knowing what the others keep.
+
+Every step that sends a transaction first reads whether the chains already
+hold its effect, so a run resumed from its journal
+(:mod:`aoichain.workflow.journal`) re-sends only what is missing.
 
 Each step acts through the party that would act in the paper, each with its
 own key (:class:`aoichain.chain.Network`): the publisher posts, admits,
@@ -30,13 +34,21 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 import numpy as np
 
-from aoichain.chain import ChainRejected, Included, Network, RoundRecords, Ticket, UpdateRecord
+from aoichain.chain import (
+    ChainRejected,
+    ChainUnavailable,
+    Included,
+    RoundRecords,
+    Ticket,
+    UpdateRecord,
+)
 from aoichain.chain import Worker as ChainWorker
 from aoichain.chain.client import send_together
-from aoichain.errors import AoichainError, IntegrityError
+from aoichain.errors import AoichainError, IntegrityError, Outage
 from aoichain.fl import (
     ModelStore,
     TrainConfig,
@@ -51,12 +63,14 @@ from aoichain.fl import (
 )
 from aoichain.fl.errors import BlobNotFound
 from aoichain.incentive.simulation import request_aoi_latency
+from aoichain.workflow.journal import Journal, RunState, load_state, ticket_json
+from aoichain.workflow.payment import PaymentSteps
 from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
     Evaluation,
     GlobalModel,
-    Payout,
+    Parties,
     Phases,
     Prepared,
     Rejection,
@@ -77,7 +91,47 @@ class RunAborted(AoichainError):
     """A run failed after publishing; the task was settled (finished, escrow reclaimed)."""
 
 
-class FederatedTask:
+class RunInterrupted(Outage):
+    """A chain's node went down mid-run; the task waits in the run folder's journal, to be
+    resumed (``aoichain run --resume``) or settled (``aoichain recover``)."""
+
+
+def answer_request(
+    worker: Worker,
+    slot: int,
+    *,
+    t: float,
+    a: float,
+    time_scale: float,
+    window: int,
+    max_windows: int,
+    cache_slots: float | None = None,
+) -> Request:
+    """A worker's answer to the training request at global slot ``slot``: its cache.
+
+    The request's AoI and latency follow from the worker's cycle (``c + a``
+    slots of ``t`` seconds, from its phase); the cache is what it sensed in the
+    collection phase that ends at ``arrival + latency - AoI`` (simulated
+    seconds, times ``time_scale`` in stream seconds), cut into at most
+    ``max_windows`` windows over its streams. It spans that phase's ``c``
+    slots (``[data] cache = "window"``), or the last ``cache_slots`` slots up
+    to its end whatever ``c`` is (``"fixed"``: only freshness moves with the
+    menu). It reads only the worker's own facts and streams, so a worker
+    computes it on its own machine.
+    """
+    aoi, lat = request_aoi_latency(worker.c, a, t, np.array([slot]), phase=worker.phase)
+    age, delay = float(aoi[0]), float(lat[0])
+    data_time = slot * t + delay - age
+    slots = worker.c if cache_slots is None else cache_slots
+    end, span = data_time * time_scale, slots * t * time_scale
+    share = max(1, max_windows // len(worker.streams))
+    parts = [
+        make_windows(s.window(end - span, end), window, max_windows=share) for s in worker.streams
+    ]
+    return Request(worker, concat_datasets(parts), age, delay, data_time)
+
+
+class FederatedTask(PaymentSteps):
     """The paper's workflow over the parties of a network, a model store and sensor streams.
 
     Parameters
@@ -87,20 +141,25 @@ class FederatedTask:
         first, then their twins, with their private types, items and
         streams), the nodes' full streams (evaluation reads their current
         records), the model spec, the clock's scale and the task as posted on M.
-    network : Network
-        The chains and every party, started.
+    network : Parties
+        The chains' parties (a started :class:`aoichain.chain.Network`, or an
+        engine's own, see :class:`aoichain.workflow.steps.Parties`).
     store : ModelStore
         The content-addressed store for update and global blobs.
     on_round : callable, optional
         Called with each round's :class:`RoundMetrics` (progress display).
+    journal : Journal, optional
+        Where the run writes what it has done as it goes; a journal that
+        already holds steps is resumed from.
     """
 
     def __init__(
         self,
         prepared: Prepared,
-        network: Network,
+        network: Parties,
         store: ModelStore,
         on_round: Callable[[RoundMetrics], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.prepared = prepared
         self.config = prepared.config
@@ -111,6 +170,7 @@ class FederatedTask:
         self.network = network
         self.store = store
         self.on_round = on_round
+        self.journal = journal
         self.phases = Phases()
 
     def party(self, worker: Worker) -> ChainWorker:
@@ -131,26 +191,48 @@ class FederatedTask:
 
     def allocate(self, task_id: int) -> Enrolled:
         """Step b: the task is relayed to the subchains; the publisher admits each worker
-        that took an item (a ticket naming its item and index) and the worker enrols."""
+        that took an item (a ticket naming its item and index) and the worker enrols
+        (workers the subchain already holds are not sent again)."""
         with self.phases.timing("relaying"):
             self.network.relayer.relay_task(task_id)
+        with self.phases.timing("ledger"):
+            tickets = self.admit(task_id)
+            self.enrol(task_id, tickets)
+        return Enrolled([w for w in self.workers if w.index in tickets], tickets)
+
+    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> None:
+        """Each admitted worker enrols on its own subchain with its ticket (each signs its
+        own enrolment; they land together); a worker already enrolled is not sent again.
+
+        Raises
+        ------
+        IntegrityError
+            If a subchain refuses an enrolment.
+        """
+        admitted = [w for w in self.workers if w.index in tickets]
+        missing = [w for w in admitted if not self.party(w).enrolled(task_id)]
+        results = send_together([self.party(w).enrol_tx(tickets[w.index]) for w in missing])
+        for w, result in zip(missing, results, strict=True):
+            if isinstance(result, ChainRejected):
+                raise IntegrityError(f"worker {w.label} could not enrol: {result.reason}")
+
+    def admit(self, task_id: int) -> dict[int, Ticket]:
+        """The publisher's ticket for each worker that took an item, by worker index: it
+        names the worker's item and an index in that item's range, in worker order (the
+        same tickets every time it is asked)."""
         stride = self.prepared.task.stride
         taken: dict[int, int] = {}
-        enrolled, tickets = [], {}
-        with self.phases.timing("ledger"):
-            for w in self.workers:
-                if w.item < 0:
-                    continue
-                index = w.item * stride + taken.get(w.item, 0)
-                taken[w.item] = taken.get(w.item, 0) + 1
-                party = self.party(w)
-                ticket = self.network.publisher.admit(
-                    task_id, party.address, party.subchain, w.item, index
-                )
-                party.enrol(ticket)
-                enrolled.append(w)
-                tickets[w.index] = ticket
-        return Enrolled(enrolled, tickets)
+        tickets = {}
+        for w in self.workers:
+            if w.item < 0:
+                continue
+            index = w.item * stride + taken.get(w.item, 0)
+            taken[w.item] = taken.get(w.item, 0) + 1
+            party = self.party(w)
+            tickets[w.index] = self.network.publisher.admit(
+                task_id, party.address, party.subchain, w.item, index
+            )
+        return tickets
 
     # -- steps c to f, once per round -----------------------------------------------------
 
@@ -159,65 +241,91 @@ class FederatedTask:
         return round_no + self.prepared.warmup_slots
 
     def open_round(self, task_id: int, round_no: int) -> None:
-        """The publisher opens the round on M; the opening is relayed to every subchain."""
+        """The publisher opens the round on M (unless M has it open); the opening is
+        relayed to every subchain."""
         with self.phases.timing("ledger"):
-            self.network.publisher.open_round(task_id, round_no)
+            if self.network.publisher.task(task_id)["rounds_opened"] <= round_no:
+                self.network.publisher.open_round(task_id, round_no)
         with self.phases.timing("relaying"):
             self.network.relayer.relay_round_open(task_id, round_no)
 
-    def serve(self, round_no: int, workers: Sequence[Worker]) -> list[Request]:
-        """Each worker answers the round's request with its cache (what it sensed last)."""
-        t, a = self.market.t, float(self.market.a)
-        slot = self.slot_of(round_no)
-        scale = self.prepared.time_scale
-        requests = []
-        for w in workers:
-            aoi, lat = request_aoi_latency(w.c, a, t, np.array([slot]), phase=w.phase)
-            age, delay = float(aoi[0]), float(lat[0])
-            data_time = slot * t + delay - age
-            slots = self.config.data.cache_slots if self.config.data.cache == "fixed" else w.c
-            end, span = data_time * scale, slots * t * scale
-            share = max(1, self.config.train.max_windows // len(w.streams))
-            parts = [
-                make_windows(s.window(end - span, end), self.spec.window, max_windows=share)
-                for s in w.streams
-            ]
-            requests.append(Request(w, concat_datasets(parts), age, delay, data_time))
-        return requests
+    def serve(self, round_no: int, workers: Sequence[Worker], attempt: int = 0) -> list[Request]:
+        """Each worker answers the round's request with its cache (what it sensed last);
+        a worker the fault injector drops out does not answer (``attempt`` 1: the retry)."""
+        data = self.config.data
+        cache_slots = data.cache_slots if data.cache == "fixed" else None
+        return [
+            answer_request(
+                w,
+                self.slot_of(round_no),
+                t=float(self.market.t),
+                a=float(self.market.a),
+                time_scale=self.prepared.time_scale,
+                window=self.spec.window,
+                max_windows=self.config.train.max_windows,
+                cache_slots=cache_slots,
+            )
+            for w in workers
+            if not self.plugins.faults.drops_out(round_no, w, attempt)
+        ]
+
+    def in_time(
+        self, round_no: int, requests: Sequence[Request]
+    ) -> tuple[list[Request], list[Request]]:
+        """The answers that came before the round's deadline (``[task] deadline_s`` simulated
+        seconds after the request), and the late ones: the round closes without them."""
+        deadline = self.config.task.deadline_s
+        if deadline is None:
+            return list(requests), []
+        return [q for q in requests if q.latency <= deadline], [
+            q for q in requests if q.latency > deadline
+        ]
 
     def train(
         self, round_no: int, model: GlobalModel, requests: Sequence[Request]
     ) -> list[Trained]:
         """Step c: every worker with a non-empty cache trains the global model on it
         (in one vectorised pass, or one by one: the same bytes either way)."""
-        tc = self.config.train
+        faults = self.plugins.faults
         serving = [req for req in requests if len(req.cache)]
-        cfgs = [
-            TrainConfig(
-                epochs=tc.epochs,
-                batch_size=tc.batch_size,
-                lr=tc.lr,
-                momentum=tc.momentum,
-                seed=self.config.task.seed * 1_000_003 + round_no * 1000 + req.worker.index,
-            )
-            for req in serving
-        ]
+        caches = [faults.attack_cache(round_no, r.worker, r.cache) for r in serving]
+        cfgs = [self.train_config(round_no, req.worker) for req in serving]
         with self.phases.timing("training"):
-            if tc.batched:
-                updates = train_batch(self.spec, model.blob, [r.cache for r in serving], cfgs)
+            if self.config.train.batched:
+                updates = train_batch(self.spec, model.blob, caches, cfgs)
             else:
                 updates = [
-                    train_local(self.spec, model.blob, r.cache, c)
-                    for r, c in zip(serving, cfgs, strict=True)
+                    train_local(self.spec, model.blob, cache, c)
+                    for cache, c in zip(caches, cfgs, strict=True)
                 ]
-        return [Trained(req, update) for req, update in zip(serving, updates, strict=True)]
+        trained = []
+        for req, update in zip(serving, updates, strict=True):
+            blob = faults.attack_update(round_no, req.worker, model.blob, update.blob)
+            if blob != update.blob:
+                update = type(update)(blob, hashlib.sha256(blob).digest(), update.samples, math.nan)
+            trained.append(Trained(req, update))
+        return trained
+
+    def train_config(self, round_no: int, worker: Worker) -> TrainConfig:
+        """How ``worker`` trains in round ``round_no``: the run's settings, its own seed."""
+        tc = self.config.train
+        return TrainConfig(
+            epochs=tc.epochs,
+            batch_size=tc.batch_size,
+            lr=tc.lr,
+            momentum=tc.momentum,
+            seed=self.config.task.seed * 1_000_003 + round_no * 1000 + worker.index,
+        )
 
     def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
         """Step d: each worker seals its update (task, round, its address), stores the blob
         and signs its record ``(task, round, sha256, samples, data time)`` with its own
         key for its own subchain; the records of a round go out together, as the
-        workers' transactions would land in the same blocks of a real chain."""
+        workers' transactions would land in the same blocks of a real chain (a record the
+        subchain already holds, from before a crash, is not sent again)."""
         submissions, txs = [], []
+        already: list[Submission] = []
+        tickets = self._tickets
         with self.phases.timing("ledger"):
             for item in trained:
                 w = item.worker
@@ -227,12 +335,15 @@ class FederatedTask:
                 )
                 self.store.put(blob, expected=sha)
                 self.plugins.faults.after_store(round_no, w, sha, self.store)
+                if self._resuming and party.has_record(task_id, round_no, tickets[w.index].index):
+                    already.append(Submission(item, sha))
+                    continue
                 # When the cache was sensed, in simulated seconds of the slot clock.
                 data_time = round(item.request.data_time)
                 txs.append(party.update_tx(task_id, round_no, sha, item.update.samples, data_time))
                 submissions.append(Submission(item, sha))
             results = send_together(txs)
-        recorded, rejections = [], []
+        recorded, rejections = list(already), []
         for submission, result in zip(submissions, results, strict=True):
             if isinstance(result, ChainRejected):
                 label = submission.trained.worker.label
@@ -243,7 +354,8 @@ class FederatedTask:
 
     def relay(self, task_id: int, round_no: int) -> Relayed:
         """Step e: the relayer carries each subchain's round records to M (checkpoints,
-        proofs, committee attestations); the publisher checks them against what M accepted."""
+        proofs, committee attestations); the publisher checks them against what M accepted
+        (records M already held, carried before, are read again and checked the same way)."""
         relayer = self.network.relayer
         carried: dict[str, RoundRecords] = {}
         rejections = []
@@ -258,7 +370,12 @@ class FederatedTask:
             # An honest relayer carries whatever is still undelivered.
             carried.update(relayer.relay_records(task_id, round_no))
         with self.phases.timing("ledger"):
-            verified = self.network.publisher.verify_records(task_id, round_no, carried)
+            publisher = self.network.publisher
+            for key in set(publisher.attested(task_id, round_no)) - set(carried):
+                head = relayer.view(key).head()
+                records = relayer.records(key, task_id, round_no, head)
+                carried[key] = RoundRecords(task_id, round_no, tuple(records))
+            verified = publisher.verify_records(task_id, round_no, carried)
         attested = [rec for records in verified.values() for rec in records]
         return Relayed(attested, rejections)
 
@@ -301,9 +418,19 @@ class FederatedTask:
     ) -> None:
         """The publisher records the global model and the included worker indices on M;
         with ``open_next``, the same transaction closes the round and opens the next
-        (one message down to the subchains instead of two)."""
+        (one message down to the subchains instead of two). A model M already holds for
+        the round must be this one."""
+        publisher = self.network.publisher
         with self.phases.timing("ledger"):
-            self.network.publisher.record_global_model(
+            held = publisher.global_model(task_id, round_no)
+            if held == aggregated.model.sha256:
+                return
+            if held != bytes(32):
+                raise IntegrityError(
+                    f"the main chain holds global model {held.hex()} for round {round_no}, "
+                    f"this run aggregated {aggregated.model.sha256.hex()}"
+                )
+            publisher.record_global_model(
                 task_id,
                 round_no,
                 aggregated.model.sha256,
@@ -323,7 +450,7 @@ class FederatedTask:
         """The global hash travels down to every subchain (with the next round's opening
         if the record opened it); workers check what they download against what their
         subchain announces (one worker per subchain here: they read the same storage).
-        A last round is then closed on M."""
+        A round the record did not close is then closed on M."""
         with self.phases.timing("relaying"):
             self.network.relayer.relay_global_model(task_id, round_no)
         checked: set[str] = set()
@@ -340,8 +467,15 @@ class FederatedTask:
                     f"{round_no}, but the aggregator recorded {model.sha256.hex()}"
                 )
         if not opened_next:
-            with self.phases.timing("ledger"):
-                self.network.publisher.close_round(task_id, round_no)
+            self.close_round(task_id, round_no)
+
+    def close_round(self, task_id: int, round_no: int) -> None:
+        """The publisher closes the round on M, if it is still open."""
+        publisher = self.network.publisher
+        with self.phases.timing("ledger"):
+            state = publisher.task(task_id)
+            if state["round_open"] and state["rounds_opened"] == round_no + 1:
+                publisher.close_round(task_id, round_no)
 
     def evaluate(self, round_no: int, model: GlobalModel, at: float | None = None) -> Evaluation:
         """Quality of a global model on the round's held-out evaluation set, and the target.
@@ -394,70 +528,6 @@ class FederatedTask:
             without_anomalies=tuple(k for k, (pos, _) in per_stream.items() if pos == 0),
         )
 
-    # -- payment ------------------------------------------------------------------------
-
-    def pay(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> Payout:
-        """The publisher finishes the task; each worker claims its pay with its ticket;
-        the publisher reclaims the rest.
-
-        Checks that every claim pays exactly what this run's own accounting
-        credited (``credited``: wei per worker), that every balance moved by
-        exactly what was paid (less gas), and that escrow = paid + reclaimed.
-        """
-        publisher, rounds = self.network.publisher, self.config.task.rounds
-        with self.phases.timing("ledger"):
-            publisher.finish(task_id)
-            paid = [0] * len(self.workers)
-            for w in self.workers:
-                if credited[w.index] == 0:
-                    continue
-                party = self.party(w)
-                before = party.balance()
-                got, fee = party.claim(tickets[w.index], rounds)
-                after = party.balance()
-                if got != credited[w.index] or after - before != got - fee:
-                    raise IntegrityError(
-                        f"worker {w.label}: claimed {got} wei (balance moved {after - before}, "
-                        f"gas {fee}), the run credited {credited[w.index]}"
-                    )
-                paid[w.index] = got
-            budget, earned = self.prepared.task.escrow_wei, sum(credited)
-            # The contract refuses an empty reclaim; with every worker at the top reward
-            # for every round (e.g. flat) the whole escrow was earned.
-            reclaimed = publisher.reclaim(task_id) if budget > earned else 0
-        if reclaimed != budget - earned:
-            raise IntegrityError(
-                f"publisher reclaimed {reclaimed} wei, expected escrow {budget} less "
-                f"{earned} earned"
-            )
-        checks = [
-            f"{sum(1 for p in paid if p)} claims pay exactly what the run credited",
-            f"escrow {budget} wei = earned {earned} + reclaimed {reclaimed}",
-        ]
-        return Payout(paid, reclaimed, checks)
-
-    def settle(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> str:
-        """After a failure: close the open round, finish the task, let workers claim what
-        they earned, reclaim the rest. Returns what was done, for the error message."""
-        publisher = self.network.publisher
-        state = publisher.task(task_id)
-        if state["round_open"]:
-            publisher.close_round(task_id, int(state["rounds_opened"]) - 1)
-        if not state["finished"]:
-            publisher.finish(task_id)
-        claimed = 0
-        for w in self.workers:
-            ticket = tickets.get(w.index)
-            if ticket is not None and self.party(w).claimable(ticket) > 0:
-                claimed += self.party(w).claim(ticket, self.config.task.rounds).amount
-        state = publisher.task(task_id)
-        left = int(state["escrow"]) - int(state["credited"]) - int(state["reclaimed"])
-        reclaimed = publisher.reclaim(task_id) if left > 0 else 0
-        return (
-            f"the task was finished; workers claimed {claimed} wei they had earned and the "
-            f"publisher reclaimed {reclaimed} wei of unearned escrow"
-        )
-
     # -- the loop -----------------------------------------------------------------------
 
     def run(self) -> TaskOutcome:
@@ -465,35 +535,74 @@ class FederatedTask:
         aggregate, evaluate, record, announce; then pay. The one place values flow.
 
         A round's record opens the next round too, unless the task stops there
-        (its last round, or the target reached), so one message a round carries
-        the global model down and the next round's opening.
+        (its last round, the target reached, or too few updates: a round with
+        fewer than ``[task] min_updates`` attested updates asks the missing
+        workers once more, then stops the task). With a journal, every finished
+        step is written down as it ends, and a journal that holds steps is
+        resumed from: finished rounds are not played again.
 
         Raises
         ------
         RunAborted
             If a round fails after the task was published; the task is
             settled first (:meth:`settle`) and the message says how.
+        ChainUnavailable, Outage
+            If a chain's node is down past the wait (or answers nonsense):
+            nothing can be settled then; the journal lets ``--resume`` (or
+            ``aoichain recover``) finish the task once the node is back.
         """
         rounds, m = self.config.task.rounds, len(self.workers)
-        reward = self.prepared.task.menu_reward_wei_per_round
-        model = self.initial_model()
-        initial = self.evaluate(0, model)
-        task_id = self.publish()
-        credited = [0] * m
-        tickets: dict[int, Ticket] = {}
-        log = RequestLog.empty(rounds, m)
-        history: list[RoundMetrics] = []
-        rejections: list[Rejection] = []
+        state = load_state(self.journal, m, rounds) if self.journal else RunState()
+        state.credited = state.credited or [0] * m
+        log = state.log or RequestLog.empty(rounds, m)
+        start = self.initial_model()
+        initial = self.evaluate(0, start)
+        model = start
+        if state.model is not None:
+            model = GlobalModel(self.store.get(state.model.sha256), state.model.sha256)
+        if state.started and state.task_id is None:
+            # A crash may have come between the publication and its journal line: this run's
+            # publisher key posted no task but this run's.
+            posted = self.network.publisher.my_tasks()
+            state.task_id = posted[-1] if posted else None
+        elif not state.started:
+            self._write("started", workers=m, rounds=rounds)
+        if state.task_id is None:
+            state.task_id = self.publish()
+        self._write("published", task_id=state.task_id)
+        task_id = state.task_id
+        self._tickets = state.tickets
+        self._resuming = state.task_id is not None and bool(state.tickets)
         receipts = self.network.receipts
         try:
             enrolled = self.allocate(task_id)
-            tickets = enrolled.tickets
-            opened = False
-            for r in range(rounds):
+            self._tickets = state.tickets = enrolled.tickets
+            self._write(
+                "enrolled", tickets={k: ticket_json(t) for k, t in enrolled.tickets.items()}
+            )
+            reward = self.prepared.task.menu_reward_wei_per_round
+            # A journal whose last round did not open the next one holds a stopped task.
+            first = state.next_round if state.opened or not state.history else rounds
+            for r in range(first, rounds):
                 before, n_receipts = self.phases.snapshot(), len(receipts)
-                if not opened:
+                if not state.opened:
                     self.open_round(task_id, r)
-                requests = self.serve(r, enrolled.workers)
+                requests, late = self.in_time(r, self.serve(r, enrolled.workers))
+                trained = self.train(r, model, requests)
+                uploaded = self.upload(task_id, r, trained)
+                relayed = self.relay(task_id, r)
+                retried = len(relayed.attested) < self.config.task.min_updates
+                if retried:  # ask the workers that delivered nothing once more
+                    delivered = {t.worker.index for t in trained}
+                    again = [w for w in enrolled.workers if w.index not in delivered]
+                    retry, late = self.in_time(r, self.serve(r, again, attempt=1))
+                    requests += retry
+                    more = self.upload(task_id, r, self.train(r, model, retry))
+                    uploaded = Uploaded(
+                        uploaded.recorded + more.recorded, uploaded.rejections + more.rejections
+                    )
+                    relayed = self.relay(task_id, r)
+                answered = {req.worker.index for req in requests} | {q.worker.index for q in late}
                 # The round's model exists once the last update it waits for was served.
                 served = self.slot_of(r) * self.market.t + max(
                     (q.latency for q in requests), default=0.0
@@ -501,24 +610,52 @@ class FederatedTask:
                 for req in requests:
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
-                trained = self.train(r, model, requests)
-                uploaded = self.upload(task_id, r, trained)
-                relayed = self.relay(task_id, r)
-                aggregated = self.aggregate(task_id, r, relayed.attested, model)
+                missed = [
+                    Rejection(r, w.label, "worker", "missed the round (no answer)")
+                    for w in enrolled.workers
+                    if w.index not in answered
+                ] + [
+                    Rejection(
+                        r, q.worker.label, "worker",
+                        f"late: latency {q.latency:.1f} s, past the round's deadline of "
+                        f"{self.config.task.deadline_s} s",
+                    )
+                    for q in late
+                ]  # fmt: skip
+                too_few = len(relayed.attested) < self.config.task.min_updates
+                aggregated = (
+                    Aggregated(model, [], [])
+                    if too_few
+                    else self.aggregate(task_id, r, relayed.attested, model)
+                )
                 metrics = self.evaluate(r, aggregated.model, at=served)
-                stop = metrics.target is not None and metrics.target.reached
-                opened = not stop and r + 1 < rounds
-                self.record(task_id, r, aggregated, open_next=opened)
-                self.announce(task_id, r, aggregated.model, enrolled.workers, opened_next=opened)
+                reached = metrics.target is not None and metrics.target.reached
+                stop = too_few or reached
+                state.opened = not stop and r + 1 < rounds
+                if too_few:
+                    self.close_round(task_id, r)
+                else:
+                    self.record(task_id, r, aggregated, open_next=state.opened)
+                    self.announce(
+                        task_id, r, aggregated.model, enrolled.workers, opened_next=state.opened
+                    )
                 model = aggregated.model
                 for worker, _record in aggregated.included:
                     log.delivered[r, worker.index] = True
-                    credited[worker.index] += reward[worker.item]
+                    state.credited[worker.index] += reward[worker.item]
                 lost = _not_attested(r, uploaded.recorded, relayed.attested)
                 round_rejections = (
-                    uploaded.rejections + relayed.rejections + aggregated.rejections + lost
+                    missed + uploaded.rejections + relayed.rejections + aggregated.rejections + lost
                 )
-                rejections += round_rejections
+                if too_few:
+                    round_rejections.append(
+                        Rejection(
+                            r, "-", "publisher",
+                            f"{len(relayed.attested)} attested updates after a retry, fewer than "
+                            f"min_updates = {self.config.task.min_updates}: the task stops",
+                        )
+                    )  # fmt: skip
+                state.rejections += round_rejections
                 spent, new = self.phases.snapshot(), receipts[n_receipts:]
                 row = RoundMetrics(
                     round=r,
@@ -549,39 +686,80 @@ class FederatedTask:
                     tn=metrics.tn,
                     fn=metrics.fn,
                     target_judged=metrics.target is not None and metrics.target.judged,
-                    target_reached=stop,
+                    target_reached=reached,
                     streams_without_anomalies=" ".join(metrics.without_anomalies),
                 )
-                history.append(row)
+                state.history.append(row)
+                self._write_round(row, state, log, round_rejections, retried)
                 if self.on_round is not None:
                     self.on_round(row)
+                self._resuming = False
                 if stop:
                     break
-            payout = self.pay(task_id, tickets, credited)
+            payout = self.pay(task_id, state.tickets, state.credited)
+            self._write("paid", paid=sum(payout.paid_wei), reclaimed=payout.reclaimed_wei)
+            if self.journal is not None:
+                self.journal.receipts(receipts)
+        except (ChainUnavailable, Outage):
+            raise  # a node is down: nothing can be settled now; the journal keeps the task
         except Exception as exc:
-            round_no = len(history)
             try:
-                settled = self.settle(task_id, tickets, credited)
+                settled = self.settle(task_id, state.tickets)
             except Exception as again:
                 settled = f"settling the task failed too ({type(again).__name__}: {again})"
             raise RunAborted(
-                f"round {round_no} of task {task_id} failed: {exc}; {settled}"
+                f"round {state.next_round} of task {task_id} failed: {exc}; {settled}"
             ) from exc
+        done = len(state.history)
         return TaskOutcome(
             task_id=task_id,
-            rounds=history,
-            requests=log.first(len(history)),
-            credited_wei=credited,
+            rounds=state.history,
+            requests=log.first(done),
+            credited_wei=state.credited,
             paid_wei=payout.paid_wei,
             reclaimed_wei=payout.reclaimed_wei,
             budget_wei=self.prepared.task.escrow_wei,
             balance_checks=payout.checks,
             global_sha256=model.sha256.hex(),
             initial=initial,
-            tickets=tickets,
-            rejections=rejections,
+            tickets=state.tickets,
+            rejections=state.rejections,
             phases=self.phases,
         )
+
+    # -- the journal --------------------------------------------------------------------
+
+    _tickets: dict[int, Ticket]
+    _resuming: bool = False
+
+    def _write(self, event: str, **data: object) -> None:
+        if self.journal is not None:
+            self.journal.append(event, **data)
+
+    def _write_round(
+        self,
+        row: RoundMetrics,
+        state: RunState,
+        log: RequestLog,
+        rejections: list[Rejection],
+        retried: bool,
+    ) -> None:
+        if self.journal is None:
+            return
+        r = row.round
+        self.journal.append(
+            "round",
+            row=asdict(row),
+            credited=state.credited,
+            aoi=log.aoi[r].tolist(),
+            latency=log.latency[r].tolist(),
+            delivered=log.delivered[r].tolist(),
+            rejections=[asdict(x) for x in rejections],
+            opened_next=state.opened,
+            retried=retried,
+        )
+        self.journal.round_files(row, rejections)
+        self.journal.receipts(self.network.receipts)
 
 
 def _not_attested(

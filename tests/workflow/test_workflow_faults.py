@@ -1,0 +1,87 @@
+"""Workers that miss rounds: seeded dropouts, the retry, and a task too starved to go on."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from aoichain.chain import Network
+from aoichain.workflow import ConfiguredFaults, load_run_config, prepare, run_task
+
+BASE: dict[str, Any] = {
+    "task": {"rounds": 4, "seed": 2, "target_accuracy": 1.0},
+    "workers": {"physical": 4},
+    "chain": {"backend": "embedded"},
+}
+
+
+def _with(**sections: dict[str, Any]) -> dict[str, Any]:
+    out = {k: dict(v) for k, v in BASE.items()}
+    for key, values in sections.items():
+        out[key] = {**out.get(key, {}), **values}
+    return out
+
+
+def test_dropouts_are_seeded_and_near_their_rate() -> None:
+    workers = prepare(load_run_config(overrides=_with(workers={"physical": 10}))).workers
+    cases = [(r, w, attempt) for r in range(50) for w in workers for attempt in (0, 1)]
+    draws = [ConfiguredFaults(dropout=0.3, seed=7).drops_out(*case) for case in cases]
+    assert 0.25 < sum(draws) / len(draws) < 0.35
+    assert draws == [ConfiguredFaults(dropout=0.3, seed=7).drops_out(*case) for case in cases]
+    assert draws != [ConfiguredFaults(dropout=0.3, seed=8).drops_out(*case) for case in cases]
+    assert not any(ConfiguredFaults().drops_out(*case) for case in cases)
+
+
+def test_a_run_with_dropouts_finishes_and_pays_only_the_rounds_delivered(tmp_path: Path) -> None:
+    cfg = load_run_config(overrides=_with(faults={"dropout": 0.3}))
+    result = run_task(cfg, tmp_path / "run")
+    outcome = result.outcome
+    missed = [x for x in outcome.rejections if "missed the round" in x.reason]
+    assert missed, "a 30 % dropout over 4 rounds of 8 workers missed nobody"
+    assert len(result.rounds) == 4
+    label = {w.label: w for w in result.prepared.workers}
+    reward = result.prepared.task.menu_reward_wei_per_round
+    for x in missed:
+        w = label[x.worker]
+        assert not outcome.requests.delivered[x.round, w.index]
+        assert math.isnan(outcome.requests.aoi[x.round, w.index])
+    for w in result.prepared.workers:
+        rounds_delivered = int(outcome.requests.delivered[:, w.index].sum())
+        expected = reward[w.item] * rounds_delivered if w.item >= 0 else 0
+        assert outcome.credited_wei[w.index] == expected
+    assert outcome.paid_wei == outcome.credited_wei
+    assert sum(outcome.credited_wei) + outcome.reclaimed_wei == outcome.budget_wei
+    with (result.out_dir / "workers.csv").open() as fh:  # the run folder lists who missed what
+        listed = {row["worker"]: row["rounds_missed"].split() for row in csv.DictReader(fh)}
+    for x in missed:
+        assert str(x.round) in listed[x.worker]
+    assert sum(len(v) for v in listed.values()) == len(missed)
+
+
+def test_too_few_updates_after_the_retry_stop_the_task_settled(tmp_path: Path) -> None:
+    cfg = load_run_config(overrides=_with(faults={"dropout": 0.6}, task={"min_updates": 8}))
+    n = cfg.workers.physical
+    with Network.start(cfg.chain, workers={"P": n, "V": n}) as net:
+        result = run_task(cfg, tmp_path / "run", network=net)
+        task = net.publisher.task(result.outcome.task_id)
+    stop = [x for x in result.outcome.rejections if "fewer than min_updates" in x.reason]
+    assert len(stop) == 1 and len(result.rounds) == stop[0].round + 1
+    assert task["finished"] and not task["round_open"]
+    assert task["escrow"] == task["credited"] + task["reclaimed"]
+    assert task["paid"] == task["credited"]
+
+
+def test_a_round_deadline_closes_the_round_without_the_late_workers(tmp_path: Path) -> None:
+    deadline = 15.0
+    cfg = load_run_config(overrides=_with(task={"deadline_s": deadline}))
+    outcome = run_task(cfg, tmp_path / "run").outcome
+    late = [x for x in outcome.rejections if x.reason.startswith("late:")]
+    assert late, "no worker's latency passed a 15 s deadline"
+    label = {w.label: w.index for w in prepare(cfg).workers}
+    for x in late:
+        assert not outcome.requests.delivered[x.round, label[x.worker]]
+    on_time = outcome.requests.latency[outcome.requests.delivered]
+    assert (on_time <= deadline).all()
+    assert outcome.paid_wei == outcome.credited_wei
