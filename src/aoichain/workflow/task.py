@@ -587,6 +587,9 @@ class FederatedTask(PaymentSteps):
                 before, n_receipts = self.phases.snapshot(), len(receipts)
                 if not state.opened:
                     self.open_round(task_id, r)
+                elif r == first and r > 0:  # resumed: a node back from an older state
+                    with self.phases.timing("relaying"):  # gets the opening model again
+                        self.network.relayer.relay_global_model(task_id, r - 1)
                 requests, late = self.in_time(r, self.serve(r, enrolled.workers))
                 trained = self.train(r, model, requests)
                 uploaded = self.upload(task_id, r, trained)
