@@ -361,6 +361,56 @@ def test_a_run_whose_node_dies_exits_3_then_resumes_to_the_uninterrupted_end(
     assert paid == [(r["worker"], r["paid_wei"]) for r in _workers(reference)]
 
 
+@pytest.mark.anvil
+@pytest.mark.slow
+def test_a_run_rides_out_a_node_that_chains_up_restarts_even_without_its_last_blocks(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of P's node right after round 0 (it is busy: its last blocks were mined after
+    its last state dump): chains up restarts it; the run waits, rejoins from its journal if
+    the node came back without blocks it saw, and ends where a run never interrupted ends."""
+    out, config = tmp_path / "chains", tmp_path / "run.toml"
+    config.write_text("[chain]\noutage_s = 30\n[task]\nseed = 5\ntarget_accuracy = 1.0\n")
+    with chains_up(out) as up:
+        deployments = wait_for(out / "deployments.json", up)
+        p = deployments["chains"]["P"]
+        common = ["--config", str(config), "--chains", str(out / "deployments.json"),
+                  "--rounds", "3", "--workers", "2", "--json"]  # fmt: skip
+        run = subprocess.Popen(
+            [sys.executable, "-m", "aoichain", "run", *common, "--out", str(tmp_path / "run")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            journal = tmp_path / "run" / "journal.jsonl"
+            wait_until(
+                lambda: (
+                    (journal.exists() and '"round"' in journal.read_text())
+                    or run.poll() is not None
+                ),
+                300,
+                "round 0 in the journal",
+            )
+            os.kill(anvil_pid(up.pid, p["chain_id"]), signal.SIGKILL)
+            killed, err = run.communicate(timeout=300)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        assert run.returncode == 0, err.decode()
+        assert re.search(r"warning: chain P \(.*\) does not answer", err.decode())
+        reference = subprocess.run(
+            [sys.executable, "-m", "aoichain", "run", *common, "--out", str(tmp_path / "ref")],
+            capture_output=True,
+            timeout=600,
+        )
+        assert reference.returncode == 0, reference.stderr.decode()
+    a, b = json.loads(killed.decode()), json.loads(reference.stdout.decode())
+    assert a["global_sha256"] == b["global_sha256"] and a["paid_wei"] == b["paid_wei"]
+    columns = ("round", "accuracy", "global_sha256", "accepted", "rejected")
+    assert _rounds(tmp_path / "run", columns) == _rounds(tmp_path / "ref", columns)
+
+
 def _answers(url: str) -> bool:
     try:
         return http_web3("P", url).eth.block_number >= 0

@@ -110,3 +110,46 @@ def test_compare_writes_one_comparison(tmp_path: Path) -> None:
     by = {r["scheme"]: r for r in rows}
     assert by["CC"]["sp_utility_contract"] >= by["CA"]["sp_utility_contract"]
     assert by["CA"]["sp_utility_contract"] >= by["flat"]["sp_utility_contract"]
+
+
+@pytest.mark.slow
+def test_compare_over_seeds_writes_its_intervals(tmp_path: Path) -> None:
+    import csv
+    import math
+
+    out = tmp_path / "seeds"
+    args = ["compare", "--out", str(out), "--seeds", "2", "--rounds", "1", "--workers", "2"]
+    result = runner.invoke(app, [*args, "--schemes", "CA,flat"])
+    assert result.exit_code == 0, result.output
+    with (out / "intervals.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    quantities = {r["quantity"] for r in rows}
+    assert {
+        "mean_accuracy",
+        "final_f1",
+        "final_roc_auc",
+        "mean_aoi_s",
+        "mean_latency_s",
+        "mean_base_rate",
+        "reward_paid",
+        "accuracy_per_reward",
+        "f1_per_reward",
+    } <= quantities
+    assert {r["variant"] for r in rows} == {"CA", "flat"}
+    for r in rows:
+        assert r["n"] == "2"
+        low, mean, high = float(r["low"]), float(r["mean"]), float(r["high"])
+        if math.isfinite(mean):
+            assert low <= mean <= high
+    with (out / "runs.csv").open() as fh:
+        seen = [(r["variant"], r["seed"]) for r in csv.DictReader(fh)]
+    assert seen == [("CA", "0"), ("CA", "1"), ("flat", "0"), ("flat", "1")]
+    assert (out / "versus_flat.csv").read_text().count("\n") == 1 + len(quantities)
+    html = (out / "report.html").read_text()
+    assert "data:image/png" in html and "95 %" in html
+
+
+def test_compare_refuses_an_unknown_variant_before_running(tmp_path: Path) -> None:
+    out = tmp_path / "seeds"
+    result = runner.invoke(app, ["compare", "--out", str(out), "--seeds", "2", "--schemes", "XX"])
+    _assert_clean_failure(result, out, "'task.scheme'")

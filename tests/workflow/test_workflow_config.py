@@ -43,7 +43,8 @@ def test_resolved_config_round_trips_through_toml(tmp_path: Path) -> None:
     [
         ({"task": {"rounds": 0}}, "'task.rounds'"),
         ({"task": {"scheme": "XX"}}, "'task.scheme'"),
-        ({"task": {"target_accuracy": 1.5}}, "'task.target_accuracy'"),
+        ({"task": {"target": {"value": 1.5}}}, "'task.target.value'"),
+        ({"task": {"target_accuracy": 1.5}}, "'task.target.value'"),  # the older key
         ({"workers": {"physical": 0}}, "'workers.physical'"),
         ({"chain": {"backend": "ganache"}}, "'chain.backend'"),
         ({"chain": {"committee_size": 3, "threshold": 4}}, "threshold must be at most"),

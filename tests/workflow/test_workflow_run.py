@@ -241,7 +241,7 @@ def test_a_run_on_skab_streams(tmp_path: Path) -> None:
     p = result.prepared
     shortest = min(float(s.times[-1]) for s in p.streams)
     assert p.time_scale < 25.0
-    assert (p.warmup_slots + 8) * p.market.t * p.time_scale == pytest.approx(shortest)
+    assert (2 * p.warmup_slots + 8) * p.market.t * p.time_scale == pytest.approx(shortest)
     twin = next(w for w in result.prepared.workers if w.space == "V")
     col = twin.streams[0].columns.index("Temperature")
     assert not twin.streams[0].mask[col]

@@ -96,7 +96,7 @@ class _RoundProgress:
 
     def round(self, row: RoundMetrics, prefix: str = "") -> None:
         info = (
-            f"{prefix}acc {row.accuracy:.3f}  AoI {row.mean_aoi:.1f}s  "
+            f"{prefix}acc {row.accuracy:.3f}  F1 {row.f1:.3f}  AoI {row.mean_aoi:.1f}s  "
             f"updates {row.accepted}/{row.accepted + row.rejected}  "
             f"tx {row.transactions}  gas {row.gas:,}"
         )
@@ -111,7 +111,13 @@ def _summary_table(summary: RunSummary, title: str) -> Table:
         ("scheme", "{}"),
         ("rounds_run", "{}"),
         ("final_accuracy", "{:.4f}"),
+        ("final_f1", "{:.4f}"),
         ("final_roc_auc", "{:.4f}"),
+        ("final_pr_auc", "{:.4f}"),
+        ("final_base_rate", "{:.4f}"),
+        ("target_metric", "{}"),
+        ("target_reached", "{}"),
+        ("rounds_not_judged", "{}"),
         ("mean_aoi_s", "{:.2f} s"),
         ("mean_latency_s", "{:.2f} s"),
         ("updates_accepted", "{}"),
@@ -258,6 +264,23 @@ def compare(
     data: DataOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            min=1,
+            help="Run each scheme on this many seeds (seed, seed + 1, ...) and report means "
+            "with 95 % confidence intervals.",
+        ),
+    ] = 1,
+    schemes: Annotated[
+        str | None,
+        typer.Option(
+            "--schemes",
+            help="Comma-separated schemes to compare (default CA,CC,CS,flat); "
+            "'CA+learned' runs CA with the learned satisfaction.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run CA, CC, CS and flat on the same seed and data and write one comparison."""
@@ -265,6 +288,10 @@ def compare(
     from aoichain.report.run_report import write_comparison_report
     from aoichain.workflow import BUILTIN_SCHEMES, compare_schemes, load_run_config
 
+    variants = tuple(x.strip() for x in schemes.split(",") if x.strip()) if schemes else None
+    if seeds > 1 or (variants and any(v.endswith("+learned") for v in variants)):
+        _compare_seeds(config, out, rounds, workers, data, chains, seed, seeds, variants, as_json)
+        return
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
         bar = _RoundProgress(
@@ -281,7 +308,9 @@ def compare(
             )
 
         with bar.progress:
-            rows, results = compare_schemes(cfg, out, on_round=on_round, on_status=bar.status)
+            rows, results = compare_schemes(
+                cfg, out, variants or BUILTIN_SCHEMES, on_round=on_round, on_status=bar.status
+            )
             report = write_comparison_report(out, rows, results)
     if as_json:
         console.print_json(dumps(rows))
@@ -298,6 +327,78 @@ def compare(
             f"{row['paid_wei'] / 10**18:.4f}",
         )
     console.print(table)
+    console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")
+
+
+def _compare_seeds(
+    config: Path | None,
+    out: Path,
+    rounds: int | None,
+    workers: int | None,
+    data: Path | None,
+    chains: str | None,
+    seed: int | None,
+    seeds: int,
+    variants: tuple[str, ...] | None,
+    as_json: bool,
+) -> None:
+    """``aoichain compare --seeds K``: every scheme on K seeds, means and 95 % intervals."""
+    from aoichain.jsonio import dumps
+    from aoichain.report.run_report import write_seeds_report
+    from aoichain.workflow import BUILTIN_SCHEMES, compare_seeds, load_run_config
+    from aoichain.workflow.compare import variant_config
+
+    with cli_errors():
+        cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
+        chosen = variants or BUILTIN_SCHEMES
+        for v in chosen:  # every variant's config is checked before the first run
+            variant_config(cfg, v, cfg.task.seed)
+        first = cfg.task.seed
+        bar = _RoundProgress(len(chosen) * seeds, "runs", quiet_stdout=as_json)
+        done = [0]
+
+        def status(message: str) -> None:
+            bar.progress.update(bar.task, completed=done[0], info=message)
+            done[0] += 1
+
+        with bar.progress:
+            comparison = compare_seeds(
+                cfg, out, chosen, list(range(first, first + seeds)), on_status=status
+            )
+            bar.progress.update(bar.task, completed=len(chosen) * seeds, info="report")
+            report = write_seeds_report(out, comparison)
+    if as_json:
+        payload = {
+            "intervals": comparison.intervals,
+            "versus": comparison.versus,
+            "warnings": comparison.warnings,
+        }
+        console.print_json(dumps(payload))
+        return
+    table = Table(title=f"aoichain compare over {seeds} seeds (mean [95 % CI])")
+    shown = (
+        "mean_accuracy",
+        "mean_f1",
+        "mean_roc_auc",
+        "mean_aoi_s",
+        "reward_paid",
+        "accuracy_per_reward",
+    )
+    table.add_column("scheme")
+    for q in shown:
+        table.add_column(q.replace("_", " "), justify="right")
+    for v in chosen:
+        cells = {c["quantity"]: c for c in comparison.intervals if c["variant"] == v}
+        table.add_row(
+            v,
+            *[
+                f"{cells[q]['mean']:.4g} [{cells[q]['low']:.3g}, {cells[q]['high']:.3g}]"
+                for q in shown
+            ],
+        )
+    console.print(table)
+    for warning in comparison.warnings:
+        console.print(f"[yellow]not comparable:[/] {warning}")
     console.print(f"comparison: [bold]{out}[/]  report: [bold]{report}[/]")
 
 

@@ -24,6 +24,17 @@ from aoichain.fl.aggregation import (
 from aoichain.fl.data import Dataset, concat_datasets, make_windows
 from aoichain.fl.errors import BlobNotFound, InvalidPolicy, InvalidStream, MalformedUpdate
 from aoichain.fl.generator import GeneratorConfig, generate_streams, sensor_names
+from aoichain.fl.holdout import EvaluationSet, HeldOut, holdout_split
+from aoichain.fl.metrics import (
+    TARGET_METRICS,
+    Metrics,
+    TargetStatus,
+    average_precision,
+    chance_level,
+    classification_metrics,
+    judge_target,
+    roc_auc,
+)
 from aoichain.fl.model import (
     AnomalyNet,
     ModelSpec,
@@ -41,26 +52,27 @@ from aoichain.fl.streams import SensorStream, read_stream_csv, read_stream_folde
 from aoichain.fl.training import (
     FederatedHistory,
     LocalUpdate,
-    Metrics,
     RoundRecord,
     TrainConfig,
     evaluate,
     federated_train,
     predict,
-    roc_auc,
     train_batch,
     train_local,
 )
 
 __all__ = [
     "AGGREGATION_RULES",
+    "TARGET_METRICS",
     "AggregationRule",
     "AnomalyNet",
     "BlobNotFound",
     "Dataset",
+    "EvaluationSet",
     "FedAvg",
     "FederatedHistory",
     "GeneratorConfig",
+    "HeldOut",
     "InvalidPolicy",
     "InvalidStream",
     "LocalUpdate",
@@ -73,11 +85,15 @@ __all__ = [
     "RoundRecord",
     "Rule",
     "SensorStream",
+    "TargetStatus",
     "TrainConfig",
     "TrimmedMean",
     "aggregate",
     "augment_virtual",
+    "average_precision",
     "build_network",
+    "chance_level",
+    "classification_metrics",
     "concat_datasets",
     "deserialize_state",
     "evaluate",
@@ -85,7 +101,9 @@ __all__ = [
     "fit_normaliser",
     "generate_streams",
     "get_rule",
+    "holdout_split",
     "init_model",
+    "judge_target",
     "load_network",
     "make_windows",
     "predict",

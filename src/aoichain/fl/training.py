@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aoichain.errors import InvalidInput
 from aoichain.fl.aggregation import AggregationRule, aggregate
 from aoichain.fl.data import Dataset
+from aoichain.fl.metrics import Metrics, classification_metrics
 from aoichain.fl.model import (
     ModelSpec,
     deterministic_torch,
@@ -75,21 +76,6 @@ class LocalUpdate:
     sha256: bytes
     samples: int
     loss: float
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Quality of a model on a dataset (threshold 0.5 on the predicted probability).
-
-    ``roc_auc`` is ``nan`` when the data hold only one class; ``f1`` is 0 when
-    there are no true positives.
-    """
-
-    accuracy: float
-    f1: float
-    roc_auc: float
-    loss: float
-    samples: int
 
 
 def _check_fits(spec: ModelSpec, dataset: Dataset) -> None:
@@ -246,29 +232,6 @@ def train_batch(
     return updates
 
 
-def roc_auc(y_true: npt.ArrayLike, score: npt.ArrayLike) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank statistic (ties get mean ranks).
-
-    ``AUC = (sum of positives' ranks - P (P + 1) / 2) / (P N)``; ``nan`` if
-    either class is absent.
-    """
-    y = np.asarray(y_true).astype(bool).ravel()
-    s = np.asarray(score, dtype=np.float64).ravel()
-    pos, neg = int(y.sum()), int((~y).sum())
-    if pos == 0 or neg == 0:
-        return math.nan
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    ranks = np.empty(s.size, dtype=np.float64)
-    # Average rank of each run of equal scores.
-    bounds = np.flatnonzero(np.diff(sorted_s)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [s.size]])
-    run_rank = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    return float((ranks[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
-
-
 def predict(spec: ModelSpec, blob: bytes, dataset: Dataset) -> npt.NDArray[np.float64]:
     """Anomaly probability of each window, shape ``(B,)``."""
     _check_fits(spec, dataset)
@@ -283,26 +246,11 @@ def predict(spec: ModelSpec, blob: bytes, dataset: Dataset) -> npt.NDArray[np.fl
 
 
 def evaluate(spec: ModelSpec, blob: bytes, dataset: Dataset) -> Metrics:
-    """Accuracy, F1, ROC AUC and mean BCE loss of the model ``blob`` on ``dataset``."""
+    """The model ``blob``'s :class:`Metrics` on ``dataset`` (threshold 0.5, mean BCE loss)."""
     _check_fits(spec, dataset)
-    n = len(dataset)
-    if n == 0:
-        return Metrics(math.nan, math.nan, math.nan, math.nan, 0)
-    p = predict(spec, blob, dataset)
-    y = dataset.y.astype(bool)
-    pred = p >= 0.5
-    tp = int(np.sum(pred & y))
-    fp = int(np.sum(pred & ~y))
-    fn = int(np.sum(~pred & y))
-    eps = 1e-12
-    loss = -np.mean(np.where(y, np.log(p + eps), np.log(1 - p + eps)))
-    return Metrics(
-        accuracy=float(np.mean(pred == y)),
-        f1=2 * tp / (2 * tp + fp + fn) if tp else 0.0,
-        roc_auc=roc_auc(y, p),
-        loss=float(loss),
-        samples=n,
-    )
+    if len(dataset) == 0:
+        return classification_metrics(np.zeros(0), np.zeros(0))
+    return classification_metrics(dataset.y, predict(spec, blob, dataset))
 
 
 @dataclass(frozen=True)

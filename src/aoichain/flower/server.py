@@ -368,6 +368,7 @@ class FlowerTask(FederatedTask):
         assert self._global is not None
         asked = [w for w in workers if not self.plugins.faults.drops_out(round_no, w, attempt)]
         contract, market, tc = self.prepared.contract, self.market, self.config.train
+        data = self.config.data
         common = {
             "task_id": self._task_id,
             "round": round_no,
@@ -380,6 +381,7 @@ class FlowerTask(FederatedTask):
             "seed": self.config.task.seed,
             "menu_c": [float(c) for c in contract.c],
             "deadline_s": self.config.task.deadline_s,
+            "cache_slots": data.cache_slots if data.cache == "fixed" else None,
         }
         questions = {
             w.index: (

@@ -64,6 +64,10 @@ class WorkerData(_Frozen):
     augment_seed: int = Field(
         default=-1, description="V: seed of the data generated in the virtual space; -1: none."
     )
+    holdout: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of the stream held out for evaluation."
+    )
+    holdout_block: int = Field(default=32, ge=1, description="Records per held-out block.")
 
 
 class WorkerFaults(_Frozen):
@@ -229,6 +233,8 @@ def worker_settings(
             folder=request.folder or "",
             generator=json.dumps(dict(request.generator)),
             augment_seed=augment,
+            holdout=config.data.holdout,
+            holdout_block=config.data.holdout_block,
         ),
         faults=faults or WorkerFaults(),
         cache=str(cache or ""),

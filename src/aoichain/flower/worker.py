@@ -154,6 +154,7 @@ class WorkerNode:
             time_scale=float(values["time_scale"]),
             window=spec.window,
             max_windows=int(values["max_windows"]),
+            cache_slots=values.get("cache_slots"),
         )
         answer: dict[str, Any] = {
             "aoi": request.aoi,
@@ -281,7 +282,7 @@ class WorkerNode:
         return streams
 
     def _build_streams(self) -> tuple[SensorStream, ...]:
-        from aoichain.fl import PrivacyPolicy
+        from aoichain.fl import PrivacyPolicy, holdout_split
         from aoichain.workflow.plugins import resolve
         from aoichain.workflow.sources import BUILTIN_SOURCES, SOURCE_KIND, StreamRequest
         from aoichain.workflow.workers import held_streams
@@ -304,9 +305,17 @@ class WorkerNode:
                 f"Worker {self.settings.label}: the data source gives {len(streams)} streams, "
                 f"it has no stream {d.stream}."
             )
+        # The held-out part of the node's stream is the evaluation's, never trained on: the
+        # split the in-process engine makes (aoichain.workflow.prepare), seeded alike.
+        kept, _ = holdout_split(
+            streams[d.stream],
+            fraction=d.holdout,
+            block=d.holdout_block,
+            seed=d.seed * 1_000_003 + d.stream,
+        )
         policy = PrivacyPolicy.model_validate_json(self.settings.privacy)
         seed = None if d.augment_seed < 0 else d.augment_seed
-        return held_streams(self.settings.space, streams[d.stream], policy, augment_seed=seed)
+        return held_streams(self.settings.space, kept, policy, augment_seed=seed)
 
 
 def _save_streams(path: Path, streams: tuple[SensorStream, ...]) -> None:

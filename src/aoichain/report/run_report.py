@@ -25,7 +25,7 @@ from aoichain.report._document import (
     Table,
 )
 from aoichain.report._figures import PALETTE, line_panels, new_figure, png_bytes
-from aoichain.workflow import RunResult, RunSummary
+from aoichain.workflow import RunResult, RunSummary, SeedComparison
 from aoichain.workflow.outputs import worker_rows
 
 
@@ -140,6 +140,112 @@ def _utility_figure(summary: RunSummary) -> bytes:
     return png_bytes(fig)
 
 
+def _evaluation_blocks(result: RunResult) -> list[Any]:
+    """The held-out evaluation: metrics, confusion matrix, the target's verdict, gaps."""
+    summary, cfg = result.summary, result.prepared.config
+    last = result.rounds[-1]
+    target = cfg.task.target
+    blocks: list[Any] = [
+        Heading("Evaluation"),
+        Paragraph(
+            f"Every round's global model is scored on held-out windows no worker trained on "
+            f"({cfg.data.holdout:.0%} of every stream, in blocks of {cfg.data.holdout_block} "
+            f"records, chosen per class), from the last {cfg.data.eval_slots:g} slots of every "
+            f"stream before the model existed, topped up per stream to hold both classes. "
+            f"The last round's set: {last.eval_windows} windows, base rate "
+            f"{_fmt(last.base_rate)}."
+        ),
+        Table(
+            ["metric", "last round", "mean over rounds"],
+            [
+                ["accuracy", _fmt(summary.final_accuracy), _fmt(summary.mean_accuracy)],
+                ["F1", _fmt(summary.final_f1), _fmt(summary.mean_f1)],
+                ["precision", _fmt(summary.final_precision), ""],
+                ["recall", _fmt(summary.final_recall), ""],
+                ["ROC AUC", _fmt(summary.final_roc_auc), _fmt(summary.mean_roc_auc)],
+                ["PR AUC", _fmt(summary.final_pr_auc), ""],
+                ["balanced accuracy", _fmt(summary.final_balanced_accuracy), ""],
+                ["base rate (anomalous share)", _fmt(summary.final_base_rate), ""],
+            ],
+        ),
+        Table(
+            ["last round", "predicted anomalous", "predicted normal"],
+            [
+                ["anomalous", str(last.tp), str(last.fn)],
+                ["normal", str(last.fp), str(last.tn)],
+            ],
+        ),
+    ]
+    verdict = (
+        f"target: {target.metric} >= {target.value:g} and above the best constant "
+        f"predictor on the same windows"
+    )
+    reached = [r.round + 1 for r in result.rounds if r.target_reached]
+    blocks.append(
+        Callout(
+            "holds" if reached else "info",
+            f"Target {'reached in round ' + str(reached[0]) if reached else 'not reached'}",
+            [verdict],
+        )
+    )
+    unjudged = [r.round + 1 for r in result.rounds if not r.target_judged]
+    if unjudged:
+        blocks.append(
+            Callout(
+                "not decidable",
+                f"Target not judged in {len(unjudged)} round(s)",
+                [
+                    f"rounds {', '.join(map(str, unjudged))}: the evaluation set held fewer "
+                    f"than {cfg.data.eval_min_windows} anomalous or normal windows, too few to "
+                    "tell a model from a guess; the run went on"
+                ],
+            )
+        )
+    if summary.streams_without_anomalies:
+        blocks.append(
+            Callout(
+                "info",
+                "Streams with no anomalous evaluation window",
+                [
+                    f"{name}: no anomalous held-out window in {n} of {summary.rounds_run} "
+                    "round(s) (it had none up to then)"
+                    for name, n in summary.streams_without_anomalies.items()
+                ],
+            )
+        )
+    return blocks
+
+
+def _learned_blocks(result: RunResult) -> list[Any]:
+    learned = result.prepared.learned
+    if learned is None:
+        return []
+    fit = learned.fit
+    fig = new_figure(1, panel_size=(6.0, 3.8))
+    ax = fig.axes[0]
+    ax.plot(learned.aoi, learned.score, "o", color=PALETTE[0], label="pilot (measured)")
+    ax.plot(
+        learned.aoi, fit.predict(learned.aoi, learned.latency), "x", color=PALETTE[1], label="fit"
+    )
+    ax.set_xlabel("mean AoI of the pilot's requests (s)")
+    ax.set_ylabel(result.prepared.config.task.target.metric)
+    ax.legend(fontsize=8)
+    ax.set_title("learned satisfaction: quality against AoI")
+    return [
+        Heading("Learned satisfaction"),
+        Paragraph(
+            f"A pilot measured the target metric against AoI and latency; fit "
+            f"{fit.p:.4g} + {fit.q:.4g} ln({fit.C:.4g} - {fit.alpha:.2f} A - "
+            f"{1 - fit.alpha:.2f} D) (r2 {_fmt(fit.r2)}), so G = {learned.value:g} x fit: "
+            f"beta = {learned.market.beta:.4g}, K = H = {fit.C:.4g}, alpha = {fit.alpha:.2f}, "
+            f"corrected closed forms. Largest relative second difference of the "
+            f"objectives: {learned.curvature:.3g} "
+            f"({'concave: the exact solver applies' if learned.concave else 'NOT concave'})."
+        ),
+        FigureBlock(png_bytes(fig), "learned.png", "The pilot's points and the fit at them."),
+    ]
+
+
 def _shorten(text: str, limit: int = 240) -> str:
     """The start of a long reason (the full text is in ``summary.json``)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -190,6 +296,8 @@ def run_document(result: RunResult) -> Document:
             ],
         ),
         Callout("holds", "Payments match the ledger", list(summary.balance_checks)),
+        *_evaluation_blocks(result),
+        *_learned_blocks(result),
         Heading("Learning"),
         FigureBlock(
             _accuracy_figure(result), "accuracy.png", "Global model and freshness by round."
@@ -324,4 +432,111 @@ def write_comparison_report(
     )
     path = out / "report.html"
     path.write_text(doc.to_html())
+    return path
+
+
+def _seeds_figure(comparison: SeedComparison) -> bytes:
+    """Mean accuracy against mean AoI, one point per run, each variant's mean with its CI."""
+    fig = new_figure(2, panel_size=(5.6, 4.0))
+    left, right = fig.axes
+    for k, variant in enumerate(comparison.variants):
+        colour = PALETTE[k % len(PALETTE)]
+        mine = [r for r in comparison.runs if r["variant"] == variant]
+        left.scatter(
+            [r["mean_aoi_s"] for r in mine],
+            [r["mean_accuracy"] for r in mine],
+            color=colour,
+            label=variant,
+            s=22,
+            alpha=0.8,
+        )
+        for r in mine:
+            right.scatter(r["round_mean_aoi_s"], r["round_accuracy"], color=colour, s=6, alpha=0.35)
+        cis = {c["quantity"]: c for c in comparison.intervals if c["variant"] == variant}
+        x, y = cis["mean_aoi_s"], cis["mean_accuracy"]
+        left.errorbar(
+            [x["mean"]],
+            [y["mean"]],
+            xerr=[[x["mean"] - x["low"]], [x["high"] - x["mean"]]],
+            yerr=[[y["mean"] - y["low"]], [y["high"] - y["mean"]]],
+            color=colour,
+            marker="s",
+            markersize=8,
+            capsize=4,
+        )
+    left.set_xlabel("mean AoI of the run's requests (s)")
+    left.set_ylabel("mean accuracy over the rounds")
+    left.set_title(f"runs over {len(comparison.seeds)} seeds (squares: mean, 95 % CI)")
+    left.legend(fontsize=8)
+    right.set_xlabel("mean AoI of the round's requests (s)")
+    right.set_ylabel("accuracy of the round's model")
+    right.set_title("every round of every run")
+    return png_bytes(fig)
+
+
+def write_seeds_report(out_dir: str | Path, comparison: SeedComparison) -> Path:
+    """Write ``report.html`` of a comparison over seeds: intervals, paired differences, figure."""
+    out = Path(out_dir)
+
+    def ci(row: Mapping[str, Any], key: str = "mean") -> str:
+        if not np.isfinite(row["low"]):
+            return _fmt(row[key])
+        return f"{row[key]:.4g} [{row['low']:.4g}, {row['high']:.4g}]"
+
+    quantities = list(dict.fromkeys(c["quantity"] for c in comparison.intervals))
+    table = Table(
+        ["variant", *[q.replace("_", " ") for q in quantities]],
+        [
+            [
+                v,
+                *[
+                    ci(c)
+                    for q in quantities
+                    for c in comparison.intervals
+                    if c["variant"] == v and c["quantity"] == q
+                ],
+            ]
+            for v in comparison.variants
+        ],
+    )
+    blocks: list[Any] = [
+        Paragraph(
+            f"Each variant ran on seeds {', '.join(map(str, comparison.seeds))}: each seed "
+            "draws its own streams, worker types, phases and initial model, shared by the "
+            "variants. Cells are means with 95 % Student-t intervals over the seeds; metrics "
+            "are on the held-out evaluation windows; reward is in contract units."
+        ),
+        table,
+    ]
+    blocks += [Callout("partly", "Not comparable", (w,)) for w in comparison.warnings]
+    if comparison.versus:
+        blocks += [
+            Heading("Paired differences to flat pricing (same seed)"),
+            Table(
+                ["variant", *[q.replace("_", " ") for q in quantities]],
+                [
+                    [
+                        v,
+                        *[
+                            ci(c, "minus_flat")
+                            for q in quantities
+                            for c in comparison.versus
+                            if c["variant"] == v and c["quantity"] == q
+                        ],
+                    ]
+                    for v in comparison.variants
+                    if v != "flat"
+                ],
+            ),
+        ]
+    blocks.append(
+        FigureBlock(
+            _seeds_figure(comparison),
+            "accuracy-aoi-seeds.png",
+            "Accuracy against AoI across seeds: per run (left, with each variant's mean and "
+            "95 % interval) and per round (right).",
+        )
+    )
+    path = out / "report.html"
+    path.write_text(Document(title="aoichain: schemes over seeds", blocks=blocks).to_html())
     return path

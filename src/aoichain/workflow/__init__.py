@@ -5,7 +5,7 @@
 >>> result.summary.final_accuracy  # doctest: +SKIP
 """
 
-from aoichain.workflow.compare import compare_schemes
+from aoichain.workflow.compare import SeedComparison, compare_schemes, compare_seeds
 from aoichain.workflow.config import RunConfig, config_to_toml, load_run_config
 from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
 from aoichain.workflow.resume import recover_run, resumable_config, resume_run
@@ -15,6 +15,7 @@ from aoichain.workflow.sources import DataSource, StreamRequest
 from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
+    Evaluation,
     GlobalModel,
     Parties,
     Prepared,
@@ -37,6 +38,7 @@ __all__ = [
     "ConfiguredFaults",
     "DataSource",
     "Enrolled",
+    "Evaluation",
     "FaultInjector",
     "FederatedTask",
     "GlobalModel",
@@ -52,6 +54,7 @@ __all__ = [
     "RunResult",
     "RunSummary",
     "Scheme",
+    "SeedComparison",
     "StreamRequest",
     "Submission",
     "TaskOutcome",
@@ -60,6 +63,7 @@ __all__ = [
     "Worker",
     "answer_request",
     "compare_schemes",
+    "compare_seeds",
     "config_to_toml",
     "load_run_config",
     "prepare",

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aoichain.chain import ChainConfig
 from aoichain.config import describe_validation_error, load_toml
 from aoichain.errors import InvalidInput
-from aoichain.fl import AGGREGATION_RULES, ModelSpec, TrainConfig
+from aoichain.fl import AGGREGATION_RULES, TARGET_METRICS, ModelSpec, TrainConfig
+from aoichain.fl.metrics import TargetMetric
 from aoichain.incentive import Market, equal_types
 from aoichain.workflow.faults import FAULT_KIND
 from aoichain.workflow.plugins import (
@@ -58,12 +59,27 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class TargetSettings(_Frozen):
+    """When the task stops early: a metric of the held-out evaluation and its value.
+
+    The target counts only when the evaluation set holds enough windows of
+    each class to judge (``[data] eval_min_windows``) and the metric beats
+    the best constant predictor on that set (:func:`aoichain.fl.judge_target`).
+    On the main chain the task posts ``value`` (in ppm, as its
+    ``target_accuracy_ppm``): the target value of whichever metric is named here.
+    """
+
+    metric: TargetMetric = Field(default="f1", description=f"One of {', '.join(TARGET_METRICS)}.")
+    value: float = Field(default=0.9, gt=0, le=1, description="Stop once the metric reaches it.")
+
+
 class TaskSettings(_Frozen):
     """What the publisher asks for and how the run is driven."""
 
     rounds: int = Field(default=20, ge=1, le=10_000, description="Round limit.")
-    target_accuracy: float = Field(
-        default=0.97, gt=0, le=1, description="Stop once the global model reaches it."
+    target: TargetSettings = Field(
+        default_factory=TargetSettings,
+        description="Stop once the held-out metric reaches its value (and beats chance).",
     )
     scheme: str = Field(
         default="CA",
@@ -107,6 +123,24 @@ class TaskSettings(_Frozen):
     def _scheme(cls, value: str) -> str:
         return _plugin_name(value, SCHEME_KIND, BUILTIN_SCHEMES)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _older_target(cls, data: Any) -> Any:
+        """``target_accuracy = x``, the older spelling of ``target = { metric = "accuracy",
+        value = x }`` (give one or the other)."""
+        if isinstance(data, Mapping) and "target_accuracy" in data:
+            if "target" in data:
+                raise ValueError("give 'target' or the older 'target_accuracy', not both")
+            rest = {k: v for k, v in data.items() if k != "target_accuracy"}
+            return {**rest, "target": {"metric": "accuracy", "value": data["target_accuracy"]}}
+        return data
+
+    @property
+    def target_accuracy(self) -> float:
+        """The target's value, as the task posts it on M (``TaskSpec.target_accuracy``,
+        in ppm there): the value of whichever metric ``target`` names."""
+        return self.target.value
+
 
 class WorkerSettings(_Frozen):
     """The IIoT nodes of the physical space; each has one virtual twin."""
@@ -140,10 +174,39 @@ class DataSettings(_Frozen):
         ),
     )
     records_per_slot: int = Field(default=50, ge=1)
-    eval_slots: float = Field(
-        default=5.0,
+    cache: Literal["window", "fixed"] = Field(
+        default="window",
+        description=(
+            "A worker's cache: 'window' holds what its last collection phase sensed (c slots: "
+            "freshness and size move together); 'fixed' holds the last `cache_slots` slots "
+            "up to the end of that phase (size fixed, only freshness moves)."
+        ),
+    )
+    cache_slots: float = Field(default=5.0, gt=0, description="Slots a 'fixed' cache spans.")
+    holdout: float = Field(
+        default=0.2,
         gt=0,
-        description="The global model is evaluated on the last this-many slots of every stream.",
+        lt=1,
+        description="Share of every stream held out for evaluation (no worker trains on it).",
+    )
+    holdout_block: int = Field(
+        default=32, ge=1, description="Records per held-out block (at least the model window)."
+    )
+    eval_slots: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "The global model is evaluated on the held-out windows of the last this-many "
+            "slots of every stream (topped up per stream to hold both classes)."
+        ),
+    )
+    eval_min_windows: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Fewest anomalous and normal evaluation windows needed to judge the target "
+            "(fewer: the round says so and the run goes on)."
+        ),
     )
     generator: dict[str, Any] = Field(
         default_factory=dict, description="Overrides for the built-in generator."
@@ -159,6 +222,39 @@ class DataSettings(_Frozen):
         if self.source == "folder" and not self.folder:
             raise ValueError("source = 'folder' needs a 'folder' path")
         return self
+
+
+class SatisfactionSettings(_Frozen):
+    """Where the publisher's satisfaction ``G`` comes from (TOML: keys of ``[market]``).
+
+    ``paper``: eqs. (11)-(12) with the market's ``beta, K, H, alpha``.
+    ``learned``: before publishing, a short pilot (off-chain, the run's own
+    streams and clock, one flat item per ``pilot_c``) measures the target
+    metric against AoI; ``G = accuracy_value * fit(AoI)`` with the fit in the
+    paper's concave family (:func:`aoichain.incentive.fit_satisfaction`).
+    """
+
+    satisfaction: Literal["paper", "learned"] = "paper"
+    accuracy_value: float = Field(
+        default=100.0,
+        gt=0,
+        description="Reward units per second that one unit of the target metric is worth.",
+    )
+    pilot_rounds: int = Field(default=6, ge=1, le=1000, description="Rounds of each pilot run.")
+    pilot_c: tuple[int, ...] = Field(
+        default=(1, 3, 6, 10, 15), min_length=2, description="Collection slots the pilot tries."
+    )
+
+    @field_validator("pilot_c")
+    @classmethod
+    def _distinct(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(value)) < 2 or min(value) < 1:
+            raise ValueError("must hold at least two distinct whole numbers >= 1")
+        return tuple(sorted(set(value)))
+
+
+#: The ``[market]`` keys that choose the satisfaction (not the paper's market).
+SATISFACTION_KEYS = tuple(SatisfactionSettings.model_fields)
 
 
 class NodePrivacy(_Frozen):
@@ -258,6 +354,10 @@ class RunConfig(_Frozen):
             "longer tells types apart."
         ),
     )
+    satisfaction: SatisfactionSettings = Field(
+        default_factory=SatisfactionSettings,
+        description="Written under [market] in TOML (satisfaction = 'paper' | 'learned', ...).",
+    )
     workers: WorkerSettings = WorkerSettings()
     data: DataSettings = DataSettings()
     privacy: PrivacySettings = PrivacySettings()
@@ -275,6 +375,16 @@ class RunConfig(_Frozen):
         if not isinstance(table, Mapping):
             return data
         market = dict(table)
+        chosen = {k: market.pop(k) for k in SATISFACTION_KEYS if k in market}
+        if chosen:
+            try:
+                data = {**data, "satisfaction": SatisfactionSettings.model_validate(chosen)}
+            except ValidationError as err:
+                first = err.errors()[0]
+                key = ".".join(str(x) for x in first["loc"])
+                raise ValueError(
+                    f"market.{key}: {first['msg']} (got {first.get('input')!r})"
+                ) from None
         if "types" in market:
             try:
                 market["gammas"], market["probs"] = equal_types(market.pop("types"))
@@ -302,6 +412,11 @@ class RunConfig(_Frozen):
                     f"privacy.nodes names node {node.node}, but there are only "
                     f"{self.workers.physical} nodes"
                 )
+        if self.data.holdout_block < self.train.window:
+            raise ValueError(
+                f"data.holdout_block ({self.data.holdout_block}) must be at least "
+                f"train.window ({self.train.window}), or no held-out window fits in a block"
+            )
         if self.faults.tamper_blob is not None:
             r, w = self.faults.tamper_blob
             if not 0 <= w < 2 * self.workers.physical or r < 0:
@@ -369,6 +484,7 @@ def config_to_toml(config: RunConfig) -> str:
     """Render a resolved config as TOML, so a run folder records what ran."""
     lines: list[str] = []
     data = config.model_dump(mode="json")
+    data["market"].update(data.pop("satisfaction"))
     for table, values in data.items():
         scalars = {k: v for k, v in values.items() if not _is_table_list(v)}
         lines.append(f"[{table}]")

@@ -106,6 +106,14 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
         )
         predicted_realised_types += float(g) - float(contract.reward[w.item])
     last = outcome.rounds[-1]
+    config = prepared.config
+    reward_paid = sum(outcome.paid_wei) / config.task.wei_per_reward_unit
+    mean_accuracy = mean_finite(np.array([r.accuracy for r in outcome.rounds]))
+    mean_f1 = mean_finite(np.array([r.f1 for r in outcome.rounds]))
+    without: dict[str, int] = {}
+    for r in outcome.rounds:
+        for name in r.streams_without_anomalies.split():
+            without[name] = without.get(name, 0) + 1
     return RunSummary(
         scheme=prepared.plugins.names["scheme"],
         plugins=prepared.plugins.names,
@@ -115,8 +123,24 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
         final_accuracy=last.accuracy,
         final_f1=last.f1,
         final_roc_auc=last.roc_auc,
+        final_precision=last.precision,
+        final_recall=last.recall,
+        final_pr_auc=last.pr_auc,
+        final_balanced_accuracy=last.balanced_accuracy,
+        final_base_rate=last.base_rate,
+        final_confusion={"tp": last.tp, "fp": last.fp, "tn": last.tn, "fn": last.fn},
+        final_eval_windows=last.eval_windows,
+        initial_f1=outcome.initial.f1,
+        mean_accuracy=mean_accuracy,
+        mean_f1=mean_f1,
+        mean_roc_auc=mean_finite(np.array([r.roc_auc for r in outcome.rounds])),
+        mean_base_rate=mean_finite(np.array([r.base_rate for r in outcome.rounds])),
         best_accuracy=max(r.accuracy for r in outcome.rounds),
-        target_reached=last.accuracy >= prepared.config.task.target_accuracy,
+        target_metric=config.task.target.metric,
+        target_value=config.task.target.value,
+        target_reached=last.target_reached,
+        rounds_not_judged=sum(1 for r in outcome.rounds if not r.target_judged),
+        streams_without_anomalies=without,
         mean_aoi_s=mean_finite(outcome.requests.aoi),
         mean_latency_s=mean_finite(outcome.requests.latency),
         updates_accepted=sum(r.accepted for r in outcome.rounds),
@@ -129,12 +153,17 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
         workers_utility_contract=float(contract.workers_utility),
         budget_wei=outcome.budget_wei,
         paid_wei=sum(outcome.paid_wei),
+        reward_paid=reward_paid,
+        accuracy_per_reward=mean_accuracy / reward_paid if reward_paid > 0 else math.nan,
+        f1_per_reward=mean_f1 / reward_paid if reward_paid > 0 else math.nan,
         reclaimed_wei=outcome.reclaimed_wei,
         balance_checks=outcome.balance_checks,
         global_sha256=outcome.global_sha256,
         time_scale=prepared.time_scale,
         warmup_slots=prepared.warmup_slots,
         seconds=outcome.phases.snapshot(),
+        satisfaction=config.satisfaction.satisfaction,
+        learned_satisfaction=None if prepared.learned is None else prepared.learned.to_dict(),
     )
 
 

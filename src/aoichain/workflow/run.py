@@ -10,6 +10,7 @@ before the run folder is created or a transaction is sent.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,20 +20,22 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from aoichain.chain import Network, TaskSpec
+from aoichain.chain import ChainOutageWarning, ChainRewound, Network, TaskSpec
 from aoichain.config import build_model, describe_validation_error
 from aoichain.errors import InvalidInput, Outage
 from aoichain.fl import (
     AGGREGATION_RULES,
     AggregationRule,
+    HeldOut,
     ModelSpec,
     ModelStore,
     PrivacyPolicy,
     SensorStream,
     fit_normaliser,
+    holdout_split,
     twin_view,
 )
-from aoichain.incentive import Contract, Market
+from aoichain.incentive import DEFAULT_C_MAX_INTEGER, Contract, LearnedSatisfaction, Market
 from aoichain.workflow.config import RunConfig, config_to_toml
 from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
 from aoichain.workflow.journal import Journal, check_resumable
@@ -50,6 +53,9 @@ from aoichain.workflow.steps import Plugins, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.summary import RunSummary
 from aoichain.workflow.task import FederatedTask, RunInterrupted
 from aoichain.workflow.workers import build_workers
+
+#: How often one run starts over from its journal when a node comes back from an older state.
+REJOINS = 3
 
 
 @dataclass(frozen=True)
@@ -118,11 +124,16 @@ def resolve_plugins(
 
 
 def stream_request(config: RunConfig, warmup_slots: int) -> StreamRequest:
-    """What the run asks its data source for."""
+    """What the run asks its data source for.
+
+    The slots of the warm-up and the rounds, and a warm-up's worth more: a
+    request waits up to one cycle (shorter than the warm-up) to be served, and
+    the round's model is judged once its last request was served.
+    """
     return StreamRequest(
         nodes=config.workers.physical,
         seed=config.task.seed,
-        slots=warmup_slots + config.task.rounds,
+        slots=2 * warmup_slots + config.task.rounds,
         slot_s=float(config.market.t),
         records_per_slot=config.data.records_per_slot,
         time_scale=config.data.time_scale,
@@ -193,12 +204,52 @@ def solve_contract(market: Market, scheme: Scheme, method: str) -> Contract:
     return contract
 
 
+def longest_collection(config: RunConfig, contract: Contract) -> float:
+    """The longest collection phase (slots) any menu of this config may have.
+
+    ``[market] c_max``, or the integer method's 15, or the flat item imposed,
+    and never less than the menu's own; without any bound (a continuous
+    method and no ``c_max``) the menu's own. It sets the warm-up, and so the
+    streams' length, so that every scheme of a seed gets the same streams.
+
+    Raises
+    ------
+    InvalidInput
+        A learned satisfaction without a bound (the pilot runs before the menu exists).
+    """
+    market, learned = config.market, config.satisfaction
+    own = np.asarray(contract.c)[np.isfinite(contract.c)]
+    bound = market.c_max
+    if bound is None and config.task.contract_method == "integer":
+        bound = DEFAULT_C_MAX_INTEGER
+    if bound is None:
+        if learned.satisfaction == "learned":
+            raise InvalidInput(
+                "The 'market.satisfaction' parameter of RunConfig: 'learned' needs a bound on "
+                "the collection phase: set [market] c_max, or use [task] contract_method = "
+                "'integer'."
+            )
+        return float(own.max())
+    longest = max(float(bound), float(own.max()), float(config.task.flat_c or 0))
+    if learned.satisfaction == "learned":
+        longest = max(longest, *map(float, learned.pilot_c))
+    return longest
+
+
 def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
-    """Validate and compute everything that needs no chain and writes nothing."""
+    """Validate and compute everything that needs no chain and writes nothing.
+
+    Every stream is split into what the workers hold and a held-out part
+    only the evaluation reads (``[data] holdout``). With ``[market]
+    satisfaction = "learned"`` a pilot (:func:`aoichain.workflow.pilot.learn_satisfaction`)
+    fits ``G`` first and the scheme solves the contract in the fitted market.
+    """
     plugins = plugins or resolve_plugins(config)
     market = config.market
     contract = solve_contract(market, plugins.scheme, config.task.contract_method)
-    warmup = warmup_slots_for(contract, market)
+    learning = config.satisfaction.satisfaction == "learned"
+    longest = longest_collection(config, contract)
+    warmup = math.ceil(longest + float(market.a)) + 1
     request = stream_request(config, warmup)
     streams = load_streams(config, plugins.source, request)
     policies = build_policies(config, streams)
@@ -207,8 +258,19 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
         float(np.median([s.period for s in streams])),
         stream_s=min(float(s.times[-1]) for s in streams),
     )
+    splits = [
+        holdout_split(
+            s,
+            fraction=config.data.holdout,
+            block=config.data.holdout_block,
+            seed=config.task.seed * 1_000_003 + i,
+        )
+        for i, s in enumerate(streams)
+    ]
+    training = [kept for kept, _ in splits]
+    held_out = HeldOut.of([held for _, held in splits], config.train.window)
     start = warmup * float(market.t) * stream_scale
-    visible = [twin_view(s, pol).until(start) for s, pol in zip(streams, policies, strict=True)]
+    visible = [twin_view(s, pol).until(start) for s, pol in zip(training, policies, strict=True)]
     center, scale = fit_normaliser(visible)
     spec = ModelSpec(
         n_sensors=streams[0].n_sensors,
@@ -217,39 +279,54 @@ def prepare(config: RunConfig, plugins: Plugins | None = None) -> Prepared:
         center=center,
         scale=scale,
     )
-    workers = build_workers(
-        plugins.scheme,
-        market,
-        contract,
-        streams,
-        policies,
-        seed=config.task.seed,
-        virtual_augment=config.workers.virtual_augment,
-    )
-    task = build_model(
-        TaskSpec,
-        {
-            "model_spec_hash": spec.sha256(),
-            "rounds": config.task.rounds,
-            "target_accuracy": config.task.target_accuracy,
-            "menu_f": [float(f) for f in contract.f],
-            "menu_reward_wei_per_round": reward_wei_per_round(config, market, contract),
-            "menu_max_samples": sample_caps(config, contract, streams, stream_scale),
-            "max_workers": len(workers),
-        },
-        source="the task to post on the main chain",
-    )
-    return Prepared(
-        config=config,
-        plugins=plugins,
-        contract=contract,
-        streams=streams,
-        policies=policies,
-        workers=workers,
-        spec=spec,
-        time_scale=stream_scale,
-        warmup_slots=warmup,
-        task=task,
+
+    def assemble(contract: Contract, learned: LearnedSatisfaction | None) -> Prepared:
+        solved_in = learned.market if learned is not None else market
+        workers = build_workers(
+            plugins.scheme,
+            solved_in,
+            contract,
+            training,
+            policies,
+            seed=config.task.seed,
+            virtual_augment=config.workers.virtual_augment,
+        )
+        task = build_model(
+            TaskSpec,
+            {
+                "model_spec_hash": spec.sha256(),
+                "rounds": config.task.rounds,
+                # The target value of the metric [task] target names, whichever it is.
+                "target_accuracy": config.task.target.value,
+                "menu_f": [float(f) for f in contract.f],
+                "menu_reward_wei_per_round": reward_wei_per_round(config, solved_in, contract),
+                "menu_max_samples": sample_caps(config, contract, streams, stream_scale),
+                "max_workers": len(workers),
+            },
+            source="the task to post on the main chain",
+        )
+        return Prepared(
+            config=config,
+            plugins=plugins,
+            contract=contract,
+            streams=streams,
+            policies=policies,
+            workers=workers,
+            spec=spec,
+            time_scale=stream_scale,
+            warmup_slots=warmup,
+            task=task,
+            held_out=held_out,
+            learned=learned,
+        )
+
+    if not learning:
+        return assemble(contract, None)
+    from aoichain.workflow.pilot import learn_satisfaction
+
+    learned = learn_satisfaction(assemble(contract, None))
+    return assemble(
+        solve_contract(learned.market, plugins.scheme, config.task.contract_method), learned
     )
 
 
@@ -267,8 +344,10 @@ def sample_caps(
     spacing = spacing if np.isfinite(spacing) and spacing > 0 else 1e-9
     max_windows = config.train.max_windows
     caps = []
+    fixed = config.data.cache == "fixed"
     for c in np.asarray(contract.c, dtype=float):
-        span = float(c) * float(config.market.t) * time_scale if np.isfinite(c) else 0.0
+        slots = config.data.cache_slots if fixed else float(c)
+        span = slots * float(config.market.t) * time_scale if np.isfinite(slots) else 0.0
         records = math.floor(span / spacing) + 1
         windows = max(1, records - config.train.window + 1)
         caps.append(int(min(max_windows, 2 * windows)))
@@ -283,6 +362,48 @@ def reward_wei_per_round(config: RunConfig, market: Market, contract: Contract) 
     """
     unit = config.task.wei_per_reward_unit
     return [round(float(r) * float(market.t) * unit) for r in contract.reward]
+
+
+def _play(
+    config: RunConfig,
+    out: Path,
+    prepared: Prepared,
+    chains: AbstractContextManager[Network],
+    journal: Journal,
+    task_cls: type[FederatedTask],
+    on_round: Callable[[RoundMetrics], None] | None,
+    status: Callable[[str], None],
+    *,
+    resume: bool,
+) -> tuple[TaskOutcome, dict[str, Any]]:
+    """Play (or resume) the task on ``chains``; its outcome and the deployment's JSON.
+
+    Raises
+    ------
+    RunInterrupted
+        A node of chains that outlive the run (``rpc``) went down past the wait,
+        or came back without blocks the run saw (its ``__cause__`` says which).
+    """
+    with chains as network:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            journal.clear()
+            (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
+        store = ModelStore(out / "store")
+        status("resuming the task" if resume else "publishing the task")
+        task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
+        try:
+            outcome = task.run()
+        except Outage as exc:
+            if config.chain.backend != "rpc":
+                raise
+            raise RunInterrupted(
+                f"{exc}; the task waits in {out}: once the node is back, "
+                f"'aoichain run --resume {out}' finishes it, 'aoichain recover {out}' settles it"
+            ) from exc
+        finally:
+            journal.receipts(network.receipts)
+        return outcome, network.deployment.to_json()
 
 
 def run_task(
@@ -341,7 +462,10 @@ def run_task(
         A round failed after the task was published; the task was settled.
     RunInterrupted
         A node of chains that outlive the run went down past the wait; the
-        task waits in the journal (resume or recover it).
+        task waits in the journal (resume or recover it). A node that comes
+        back without blocks the run saw (restarted from an older state) is no
+        interruption: the run warns (``ChainOutageWarning``) and resumes from
+        its journal, up to ``REJOINS`` times.
     """
     status = on_status or (lambda _msg: None)
     status("solving the contract and reading the streams")
@@ -365,31 +489,32 @@ def run_task(
             f"money): resume it (--resume {out}), settle it (aoichain recover {out}), or "
             f"choose another --out"
         )
-    chains: AbstractContextManager[Network] = (
-        nullcontext(network)
-        if network is not None
-        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, run_keys=resume)
-    )
-    with chains as network:
-        out.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            journal.clear()
-            (out / "config.toml").write_text(config_to_toml(config.with_absolute_paths()))
-        store = ModelStore(out / "store")
-        status("resuming the task" if resume else "publishing the task")
-        task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
+    for rejoin in range(REJOINS + 1):
+        chains: AbstractContextManager[Network] = (
+            nullcontext(network)
+            if network is not None
+            else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, run_keys=resume)
+        )
         try:
-            outcome = task.run()
-        except Outage as exc:
-            if config.chain.backend != "rpc":
+            outcome, deployments = _play(
+                config, out, prepared, chains, journal, task_cls, on_round, status, resume=resume
+            )
+            break
+        except RunInterrupted as exc:
+            # A node back from an older state: what the run saw of it is gone, so the run
+            # starts over from its journal on fresh connections, as --resume would.
+            if (
+                network is not None
+                or rejoin == REJOINS
+                or not isinstance(exc.__cause__, ChainRewound)
+            ):
                 raise
-            raise RunInterrupted(
-                f"{exc}; the task waits in {out}: once the node is back, "
-                f"'aoichain run --resume {out}' finishes it, 'aoichain recover {out}' settles it"
-            ) from exc
-        finally:
-            journal.receipts(network.receipts)
-        deployments = network.deployment.to_json()
+            warnings.warn(
+                f"{exc.__cause__}: resuming the task from its journal",
+                ChainOutageWarning,
+                stacklevel=2,
+            )
+            resume = True
     receipts = journal.written_receipts()
     summary = write_run_folder(out, prepared, outcome, deployments, receipts)
     return RunResult(

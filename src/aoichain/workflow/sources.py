@@ -34,7 +34,7 @@ class StreamRequest:
     seed : int
         The task's seed (a source that draws anything should draw from it).
     slots : int
-        Slots the run spans (warm-up and rounds).
+        Slots the run spans (warm-up, rounds, and the longest wait to be served).
     slot_s : float
         Seconds of one slot, ``t``.
     records_per_slot : int

@@ -19,13 +19,15 @@ from aoichain.chain import Worker as ChainWorker
 from aoichain.fl import (
     AggregationRule,
     Dataset,
+    HeldOut,
     LocalUpdate,
     Metrics,
     ModelSpec,
     PrivacyPolicy,
     SensorStream,
+    TargetStatus,
 )
-from aoichain.incentive import Contract, Market
+from aoichain.incentive import Contract, LearnedSatisfaction, Market
 from aoichain.workflow.config import RunConfig
 from aoichain.workflow.faults import FaultInjector
 from aoichain.workflow.schemes import Scheme
@@ -78,11 +80,14 @@ class Prepared:
     time_scale: float
     warmup_slots: int
     task: TaskSpec
+    held_out: HeldOut | None = None
+    learned: LearnedSatisfaction | None = None
 
     @property
     def market(self) -> Market:
-        """The run's market (``config.market``)."""
-        return self.config.market
+        """The market the contract was solved in: ``config.market``, or with a learned
+        satisfaction the market whose ``G`` was fitted to the pilot."""
+        return self.learned.market if self.learned is not None else self.config.market
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,22 @@ class Aggregated:
 
 
 @dataclass(frozen=True)
+class Evaluation(Metrics):
+    """A global model's :class:`~aoichain.fl.Metrics` on a round's held-out evaluation set,
+    with the verdict on the task's target and where the windows came from.
+
+    ``at`` is the stream time (seconds) the set ends at; ``per_stream`` maps
+    each stream to the (anomalous, normal) windows it gave; ``without_anomalies``
+    names the streams that gave no anomalous window.
+    """
+
+    target: TargetStatus | None = None
+    at: float = float("nan")
+    per_stream: dict[str, tuple[int, int]] = field(default_factory=dict)
+    without_anomalies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RoundMetrics:
     """What one round produced (one row of ``rounds.csv``)."""
 
@@ -193,6 +214,19 @@ class RoundMetrics:
     seconds_relaying: float
     seconds_aggregating: float
     global_sha256: str
+    precision: float = float("nan")
+    recall: float = float("nan")
+    pr_auc: float = float("nan")
+    balanced_accuracy: float = float("nan")
+    base_rate: float = float("nan")
+    eval_windows: int = 0
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+    target_judged: bool = False
+    target_reached: bool = False
+    streams_without_anomalies: str = ""
 
 
 @dataclass

@@ -8,10 +8,19 @@ from pydantic import BaseModel, ConfigDict
 class RunSummary(BaseModel):
     """Headline numbers of a run (``summary.json``).
 
-    Accuracy, F1 and ROC AUC are the global model's on the evaluation
-    windows; AoI and latency are seconds of the slot clock; money is wei; the
-    SP's utility is the contract's prediction, that prediction for the types
-    the workers drew, and the realisation from measured AoI and latency.
+    Metrics are the global model's on the held-out evaluation windows
+    (``final_*``: the last round; ``mean_*``: the mean over the rounds;
+    ``final_confusion``: ``tp, fp, tn, fn`` with anomaly as positive); the
+    target is judged only on rounds whose evaluation set holds enough
+    windows of each class (``rounds_not_judged`` counts the others);
+    ``streams_without_anomalies`` counts, per stream, the rounds in which it
+    gave no anomalous evaluation window. AoI and latency are seconds of the
+    slot clock; money is wei, ``reward_paid`` the same in contract reward
+    units, and ``accuracy_per_reward`` / ``f1_per_reward`` the mean metric
+    per reward unit paid. The SP's utility is the contract's prediction, that
+    prediction for the types the workers drew, and the realisation from
+    measured AoI and latency (in the fitted market with a learned satisfaction,
+    whose fit is ``learned_satisfaction``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -24,8 +33,24 @@ class RunSummary(BaseModel):
     final_accuracy: float
     final_f1: float
     final_roc_auc: float
+    final_precision: float
+    final_recall: float
+    final_pr_auc: float
+    final_balanced_accuracy: float
+    final_base_rate: float
+    final_confusion: dict[str, int]
+    final_eval_windows: int
+    initial_f1: float
+    mean_accuracy: float
+    mean_f1: float
+    mean_roc_auc: float
+    mean_base_rate: float
     best_accuracy: float
+    target_metric: str
+    target_value: float
     target_reached: bool
+    rounds_not_judged: int
+    streams_without_anomalies: dict[str, int]
     mean_aoi_s: float
     mean_latency_s: float
     updates_accepted: int
@@ -38,12 +63,17 @@ class RunSummary(BaseModel):
     workers_utility_contract: float
     budget_wei: int
     paid_wei: int
+    reward_paid: float
+    accuracy_per_reward: float
+    f1_per_reward: float
     reclaimed_wei: int
     balance_checks: list[str]
     global_sha256: str
     time_scale: float
     warmup_slots: int
     seconds: dict[str, float]
+    satisfaction: str
+    learned_satisfaction: dict[str, object] | None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON object of ``summary.json``."""
@@ -55,8 +85,15 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "scheme",
     "rounds_run",
     "final_accuracy",
-    "best_accuracy",
+    "final_f1",
     "final_roc_auc",
+    "final_pr_auc",
+    "final_balanced_accuracy",
+    "mean_accuracy",
+    "mean_f1",
+    "mean_roc_auc",
+    "best_accuracy",
+    "target_reached",
     "mean_aoi_s",
     "mean_latency_s",
     "sp_utility_contract",
@@ -64,6 +101,9 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "sp_utility_measured",
     "workers_utility_contract",
     "paid_wei",
+    "reward_paid",
+    "accuracy_per_reward",
+    "f1_per_reward",
     "reclaimed_wei",
     "gas_total",
     "updates_accepted",

@@ -50,13 +50,13 @@ from aoichain.chain import Worker as ChainWorker
 from aoichain.chain.client import send_together
 from aoichain.errors import AoichainError, IntegrityError, Outage
 from aoichain.fl import (
-    Metrics,
     ModelStore,
     TrainConfig,
     aggregate,
     concat_datasets,
     evaluate,
     init_model,
+    judge_target,
     make_windows,
     train_batch,
     train_local,
@@ -68,6 +68,7 @@ from aoichain.workflow.payment import PaymentSteps
 from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
+    Evaluation,
     GlobalModel,
     Parties,
     Phases,
@@ -104,6 +105,7 @@ def answer_request(
     time_scale: float,
     window: int,
     max_windows: int,
+    cache_slots: float | None = None,
 ) -> Request:
     """A worker's answer to the training request at global slot ``slot``: its cache.
 
@@ -111,13 +113,17 @@ def answer_request(
     slots of ``t`` seconds, from its phase); the cache is what it sensed in the
     collection phase that ends at ``arrival + latency - AoI`` (simulated
     seconds, times ``time_scale`` in stream seconds), cut into at most
-    ``max_windows`` windows over its streams. It reads only the worker's own
-    facts and streams, so a worker computes it on its own machine.
+    ``max_windows`` windows over its streams. It spans that phase's ``c``
+    slots (``[data] cache = "window"``), or the last ``cache_slots`` slots up
+    to its end whatever ``c`` is (``"fixed"``: only freshness moves with the
+    menu). It reads only the worker's own facts and streams, so a worker
+    computes it on its own machine.
     """
     aoi, lat = request_aoi_latency(worker.c, a, t, np.array([slot]), phase=worker.phase)
     age, delay = float(aoi[0]), float(lat[0])
     data_time = slot * t + delay - age
-    end, span = data_time * time_scale, worker.c * t * time_scale
+    slots = worker.c if cache_slots is None else cache_slots
+    end, span = data_time * time_scale, slots * t * time_scale
     share = max(1, max_windows // len(worker.streams))
     parts = [
         make_windows(s.window(end - span, end), window, max_windows=share) for s in worker.streams
@@ -246,6 +252,8 @@ class FederatedTask(PaymentSteps):
     def serve(self, round_no: int, workers: Sequence[Worker], attempt: int = 0) -> list[Request]:
         """Each worker answers the round's request with its cache (what it sensed last);
         a worker the fault injector drops out does not answer (``attempt`` 1: the retry)."""
+        data = self.config.data
+        cache_slots = data.cache_slots if data.cache == "fixed" else None
         return [
             answer_request(
                 w,
@@ -255,6 +263,7 @@ class FederatedTask(PaymentSteps):
                 time_scale=self.prepared.time_scale,
                 window=self.spec.window,
                 max_windows=self.config.train.max_windows,
+                cache_slots=cache_slots,
             )
             for w in workers
             if not self.plugins.faults.drops_out(round_no, w, attempt)
@@ -468,22 +477,56 @@ class FederatedTask(PaymentSteps):
             if state["round_open"] and state["rounds_opened"] == round_no + 1:
                 publisher.close_round(task_id, round_no)
 
-    def evaluate(self, round_no: int, model: GlobalModel) -> Metrics:
-        """Quality of a global model on the current records of every stream.
+    def evaluate(self, round_no: int, model: GlobalModel, at: float | None = None) -> Evaluation:
+        """Quality of a global model on the round's held-out evaluation set, and the target.
 
-        Before round 0 has trained, this scores the untrained model: the
-        baseline every later round is compared with.
+        The set holds the held-out windows (no worker trains on them) of every
+        stream's last ``[data] eval_slots`` slots before ``at`` (simulated
+        seconds), topped up per stream with earlier ones so that each holds
+        both classes where it can (:meth:`aoichain.fl.HeldOut.at`). The loop
+        passes the time the round's model exists, when the last update it
+        waits for was served (so no cache holds a later record); the default
+        is the round's request time. The target is judged on it
+        (:func:`aoichain.fl.judge_target`). Before round 0 has trained, this
+        scores the untrained model: the baseline every later round is compared with.
         """
+        data_cfg, target = self.config.data, self.config.task.target
         with self.phases.timing("evaluating"):
             scale = self.prepared.time_scale
-            now = self.slot_of(round_no) * self.market.t * scale
-            span = self.config.data.eval_slots * self.market.t * scale
-            parts = [
-                make_windows(s.window(now - span, now), self.spec.window, stride=4)
-                for s in self.prepared.streams
-            ]
-            data = concat_datasets([p for p in parts if len(p)] or [parts[0]])
-            return evaluate(self.spec, model.blob, data)
+            when = self.slot_of(round_no) * self.market.t if at is None else at
+            now = when * scale
+            span = data_cfg.eval_slots * self.market.t * scale
+            held = self.prepared.held_out
+            if held is None:  # a Prepared built without a held-out set: the streams' records
+                parts = [
+                    make_windows(s.window(now - span, now), self.spec.window, stride=4)
+                    for s in self.prepared.streams
+                ]
+                data = concat_datasets(parts)
+                per_stream = {
+                    s.name: (int(p.y.sum()), len(p) - int(p.y.sum()))
+                    for s, p in zip(self.prepared.streams, parts, strict=True)
+                }
+            else:
+                each = max(1, math.ceil(data_cfg.eval_min_windows / len(held.names)))
+                chosen = held.at(now, span, each)
+                data, per_stream = chosen.data, chosen.per_stream
+            metrics = evaluate(self.spec, model.blob, data)
+        verdict = judge_target(
+            target.metric,
+            target.value,
+            metrics.value(target.metric),
+            positives=metrics.positives,
+            negatives=metrics.negatives,
+            min_each=data_cfg.eval_min_windows,
+        )
+        return Evaluation(
+            **vars(metrics),
+            target=verdict,
+            at=now,
+            per_stream=per_stream,
+            without_anomalies=tuple(k for k, (pos, _) in per_stream.items() if pos == 0),
+        )
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -563,6 +606,10 @@ class FederatedTask(PaymentSteps):
                     )
                     relayed = self.relay(task_id, r)
                 answered = {req.worker.index for req in requests} | {q.worker.index for q in late}
+                # The round's model exists once the last update it waits for was served.
+                served = self.slot_of(r) * self.market.t + max(
+                    (q.latency for q in requests), default=0.0
+                )
                 for req in requests:
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
@@ -584,8 +631,9 @@ class FederatedTask(PaymentSteps):
                     if too_few
                     else self.aggregate(task_id, r, relayed.attested, model)
                 )
-                metrics = self.evaluate(r, aggregated.model)
-                stop = too_few or metrics.accuracy >= self.config.task.target_accuracy
+                metrics = self.evaluate(r, aggregated.model, at=served)
+                reached = metrics.target is not None and metrics.target.reached
+                stop = too_few or reached
                 state.opened = not stop and r + 1 < rounds
                 if too_few:
                     self.close_round(task_id, r)
@@ -630,6 +678,19 @@ class FederatedTask(PaymentSteps):
                     seconds_relaying=spent["relaying"] - before["relaying"],
                     seconds_aggregating=spent["aggregating"] - before["aggregating"],
                     global_sha256=model.sha256.hex(),
+                    precision=metrics.precision,
+                    recall=metrics.recall,
+                    pr_auc=metrics.pr_auc,
+                    balanced_accuracy=metrics.balanced_accuracy,
+                    base_rate=metrics.base_rate,
+                    eval_windows=metrics.samples,
+                    tp=metrics.tp,
+                    fp=metrics.fp,
+                    tn=metrics.tn,
+                    fn=metrics.fn,
+                    target_judged=metrics.target is not None and metrics.target.judged,
+                    target_reached=reached,
+                    streams_without_anomalies=" ".join(metrics.without_anomalies),
                 )
                 state.history.append(row)
                 self._write_round(row, state, log, round_rejections, retried)
