@@ -45,11 +45,11 @@ SMALL: dict[str, Any] = {
     "workers": {"physical": 2},
     "chain": CHAINS,
 }
-#: Round 0: P1 drops out, P0 answers after the deadline (latency 28 s); round 1: P0's
+#: Round 0: P1 drops out, P0 answers after the deadline (latency 26 s); round 1: P0's
 #: update is refused (its bytes differ from its record). The engines must agree on all of it.
 FAULTY: dict[str, Any] = {
     **SMALL,
-    "task": {**SMALL["task"], "deadline_s": 27.0},
+    "task": {**SMALL["task"], "deadline_s": 25.0},
     "faults": {"dropout": 0.2},
 }
 
