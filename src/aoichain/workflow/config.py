@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aoichain.chain import ChainConfig
 from aoichain.config import describe_validation_error, load_toml
 from aoichain.errors import InvalidInput
-from aoichain.fl import AGGREGATION_RULES, ModelSpec, TrainConfig
+from aoichain.fl import AGGREGATION_RULES, ModelSpec, TrainConfig, get_rule
+from aoichain.fl.aggregation import largest_krum_f
 from aoichain.incentive import Market, equal_types
+from aoichain.workflow.byzantine import ByzantineSettings
 from aoichain.workflow.faults import FAULT_KIND
 from aoichain.workflow.plugins import (
     AGGREGATION_KIND,
@@ -197,7 +199,17 @@ class TrainSettings(_Frozen):
     )
     aggregation: str = Field(
         default="fedavg",
-        description="fedavg, median, trimmed_mean, or a plug-in 'package.module:name'.",
+        description=(
+            "fedavg, median, trimmed_mean, norm_clip, krum, multi_krum, or a plug-in "
+            "'package.module:name'."
+        ),
+    )
+    aggregation_options: dict[str, int | float] = Field(
+        default_factory=dict,
+        description=(
+            "Options of a built-in rule: trim (trimmed_mean), bound (norm_clip), "
+            "f (krum, multi_krum), m (multi_krum)."
+        ),
     )
 
     @field_validator("aggregation")
@@ -205,9 +217,23 @@ class TrainSettings(_Frozen):
     def _aggregation(cls, value: str) -> str:
         return _plugin_name(value, AGGREGATION_KIND, AGGREGATION_RULES)
 
+    @model_validator(mode="after")
+    def _rule_options(self) -> TrainSettings:
+        if self.aggregation_options:
+            if is_dotted(self.aggregation):
+                raise ValueError(
+                    "aggregation_options are options of a built-in rule; a plug-in rule "
+                    "takes its settings itself (e.g. from a zero-argument factory)"
+                )
+            try:
+                get_rule(self.aggregation, **self.aggregation_options)
+            except InvalidInput as exc:
+                raise ValueError(f"aggregation_options: {exc}") from None
+        return self
+
 
 class FaultSettings(_Frozen):
-    """Faults injected on purpose, to watch the ledger reject them."""
+    """Faults injected on purpose, to watch the ledger reject them or the run survive them."""
 
     tamper_blob: tuple[int, int] | None = Field(
         default=None, description="(round, worker): that worker's stored blob is altered."
@@ -220,6 +246,13 @@ class FaultSettings(_Frozen):
         ge=0.0,
         lt=1.0,
         description="Probability that a worker misses a round (seeded; the retry draws anew).",
+    )
+    byzantine: ByzantineSettings | None = Field(
+        default=None,
+        description=(
+            "Byzantine workers: { workers = K, attack = 'sign_flip' | 'scale' | 'noise' | "
+            "'label_flip' } and the attack's strength (sign_flip_scale, scale_factor, noise_std)."
+        ),
     )
     injector: str | None = Field(
         default=None,
@@ -294,6 +327,21 @@ class RunConfig(_Frozen):
                     f"privacy.nodes names node {node.node}, but there are only "
                     f"{self.workers.physical} nodes"
                 )
+        f = self.train.aggregation_options.get("f")
+        if self.train.aggregation in ("krum", "multi_krum") and f is not None:
+            most = largest_krum_f(self.n_workers)
+            if f > most:
+                raise ValueError(
+                    f"train.aggregation_options.f = {f} is more Byzantine workers than "
+                    f"{self.train.aggregation} tolerates among {self.n_workers} workers "
+                    f"(at most {most}: 2 f + 3 <= workers)"
+                )
+        byzantine = self.faults.byzantine
+        if byzantine is not None and byzantine.workers > self.n_workers:
+            raise ValueError(
+                f"faults.byzantine.workers ({byzantine.workers}) must be at most the number of "
+                f"workers ({self.n_workers}: workers.physical and their twins)"
+            )
         if self.faults.tamper_blob is not None:
             r, w = self.faults.tamper_blob
             if not 0 <= w < 2 * self.workers.physical or r < 0:

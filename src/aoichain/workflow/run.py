@@ -9,6 +9,7 @@ before the run folder is created or a transaction is sent.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -30,9 +31,11 @@ from aoichain.fl import (
     PrivacyPolicy,
     SensorStream,
     fit_normaliser,
+    get_rule,
     twin_view,
 )
 from aoichain.incentive import Contract, Market
+from aoichain.workflow.byzantine import choose_byzantine
 from aoichain.workflow.config import RunConfig, config_to_toml
 from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
 from aoichain.workflow.journal import Journal, check_resumable
@@ -90,6 +93,9 @@ def resolve_plugins(
     object, by its dotted path).
     """
     f = config.faults
+    attackers = choose_byzantine(
+        config.n_workers, f.byzantine.workers if f.byzantine else 0, config.task.seed
+    )
     names = {
         "aggregation": config.train.aggregation,
         "scheme": config.task.scheme,
@@ -98,9 +104,10 @@ def resolve_plugins(
     }
     given = {"aggregation": aggregation, "scheme": scheme, "source": source, "faults": faults}
     names.update({k: describe(obj) for k, obj in given.items() if obj is not None})
+    options = config.train.aggregation_options
+    rules = {name: functools.partial(get_rule, name, **options) for name in AGGREGATION_RULES}
     return Plugins(
-        aggregation=aggregation
-        or resolve(names["aggregation"], AGGREGATION_KIND, AGGREGATION_RULES),
+        aggregation=aggregation or resolve(names["aggregation"], AGGREGATION_KIND, rules),
         scheme=scheme or resolve(names["scheme"], SCHEME_KIND, builtin_schemes(config.task.flat_c)),
         source=source or resolve(names["source"], SOURCE_KIND, BUILTIN_SOURCES),
         faults=faults
@@ -109,7 +116,12 @@ def resolve_plugins(
             FAULT_KIND,
             {
                 "configured": lambda: ConfiguredFaults(
-                    f.tamper_blob, f.lying_relayer, f.dropout, config.task.seed
+                    f.tamper_blob,
+                    f.lying_relayer,
+                    f.dropout,
+                    config.task.seed,
+                    byzantine=f.byzantine,
+                    byzantine_workers=attackers,
                 )
             },
         ),
