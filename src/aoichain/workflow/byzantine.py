@@ -64,10 +64,13 @@ class ByzantineSettings(BaseModel):
         description="lambda of scale: the update becomes model + lambda (update - model).",
     )
     noise_std: float = Field(
-        default=0.1,
+        default=1.0,
         gt=0,
         allow_inf_nan=False,
-        description="sigma of noise: Gaussian noise of this standard deviation on every weight.",
+        description=(
+            "sigma of noise: Gaussian noise of this standard deviation on every weight "
+            "(the untrained model's weights spread 0.065)."
+        ),
     )
 
     @model_validator(mode="after")
