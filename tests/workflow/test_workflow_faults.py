@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,11 @@ def test_a_run_with_dropouts_finishes_and_pays_only_the_rounds_delivered(tmp_pat
         assert outcome.credited_wei[w.index] == expected
     assert outcome.paid_wei == outcome.credited_wei
     assert sum(outcome.credited_wei) + outcome.reclaimed_wei == outcome.budget_wei
+    with (result.out_dir / "workers.csv").open() as fh:  # the run folder lists who missed what
+        listed = {row["worker"]: row["rounds_missed"].split() for row in csv.DictReader(fh)}
+    for x in missed:
+        assert str(x.round) in listed[x.worker]
+    assert sum(len(v) for v in listed.values()) == len(missed)
 
 
 def test_too_few_updates_after_the_retry_stop_the_task_settled(tmp_path: Path) -> None:
@@ -65,3 +71,17 @@ def test_too_few_updates_after_the_retry_stop_the_task_settled(tmp_path: Path) -
     assert task["finished"] and not task["round_open"]
     assert task["escrow"] == task["credited"] + task["reclaimed"]
     assert task["paid"] == task["credited"]
+
+
+def test_a_round_deadline_closes_the_round_without_the_late_workers(tmp_path: Path) -> None:
+    deadline = 15.0
+    cfg = load_run_config(overrides=_with(task={"deadline_s": deadline}))
+    outcome = run_task(cfg, tmp_path / "run").outcome
+    late = [x for x in outcome.rejections if x.reason.startswith("late:")]
+    assert late, "no worker's latency passed a 15 s deadline"
+    label = {w.label: w.index for w in prepare(cfg).workers}
+    for x in late:
+        assert not outcome.requests.delivered[x.round, label[x.worker]]
+    on_time = outcome.requests.latency[outcome.requests.delivered]
+    assert (on_time <= deadline).all()
+    assert outcome.paid_wei == outcome.credited_wei

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -23,6 +24,7 @@ from eth_tester.exceptions import TransactionFailed
 from eth_tester.exceptions import ValidationError as EthTesterValidationError
 from eth_utils import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
+from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
@@ -370,6 +372,14 @@ class ChainClient:
             "feeWei": owner._last.fee_wei,
             "status": int(ok),
             "contractAddress": to_checksum_address(created) if created else None,
+            "logs": [
+                {
+                    "address": str(log["address"]),
+                    "topics": [HexBytes(x) for x in log["topics"]],
+                    "data": HexBytes(log["data"]),
+                }
+                for log in rcpt.get("logs", [])
+            ],
         }
 
     def _receipt(self, tx_hash: str) -> dict[str, Any]:
@@ -458,13 +468,27 @@ def _int(receipt: dict[str, Any], camel: str, snake: str) -> int:
 
 def send_together(txs: Sequence[SignedTx]) -> list[dict[str, Any] | ChainRejected]:
     """Send transactions signed by many parties, each chain's in batches (see
-    :meth:`ChainClient.send_together`); their receipts or refusals, in order."""
+    :meth:`ChainClient.send_together`); their receipts or refusals, in order.
+
+    Chains that are nodes of their own (anvil, RPC) get their batches at the
+    same time, one thread per chain, as each chain's parties would send them;
+    embedded chains, which share this process, one after the other.
+    """
     by_view: dict[int, list[int]] = {}
     for i, t in enumerate(txs):
         by_view.setdefault(id(t.client.view.w3), []).append(i)
+    groups = [[txs[i] for i in positions] for positions in by_view.values()]
+
+    def send(group: list[SignedTx]) -> list[dict[str, Any] | ChainRejected]:
+        return group[0].client.send_together(group)
+
+    if len(groups) > 1 and all(g[0].client.view.url is not None for g in groups):
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            answers = list(pool.map(send, groups))
+    else:
+        answers = [send(g) for g in groups]
     results: list[dict[str, Any] | ChainRejected] = [ChainRejected("not sent")] * len(txs)
-    for positions in by_view.values():
-        group = [txs[i] for i in positions]
-        for i, result in zip(positions, group[0].client.send_together(group), strict=True):
+    for positions, answer in zip(by_view.values(), answers, strict=True):
+        for i, result in zip(positions, answer, strict=True):
             results[i] = result
     return results

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from eth_utils import keccak
+
 from aoichain.chain.artifacts import load
 from aoichain.chain.client import ChainClient, Receipt, SignedTx, send_together
 from aoichain.chain.deployment import Deployment
@@ -20,7 +22,10 @@ from aoichain.chain.digests import MAX_CLAIM_ROUNDS
 from aoichain.chain.errors import ChainRejected
 from aoichain.chain.keys import Signer
 from aoichain.chain.publisher import Ticket
-from aoichain.errors import InvalidInput
+from aoichain.errors import IntegrityError, InvalidInput
+
+#: ``Claimed(task_id indexed, worker indexed, index, amount)``: the amount is the data's 2nd word.
+CLAIMED_TOPIC = keccak(text="Claimed(uint256,address,uint256,uint256)")
 
 #: Gas limits of a worker's own transactions: above what they use (enrolment ~80k,
 #: a record 45-75k), tight enough that a block holds hundreds of them.
@@ -178,14 +183,15 @@ class Worker:
         return self.sub.last_receipt
 
     @staticmethod
-    def _send(make: Callable[[], SignedTx]) -> None:
+    def _send(make: Callable[[], SignedTx]) -> dict[str, Any]:
         """Sign and send one transaction; a nonce the node calls stale is signed again, once."""
         for attempt in (1, 2):
             result = send_together([make()])[0]
             if not isinstance(result, ChainRejected):
-                return
+                return result
             if attempt == 2 or "nonce" not in result.reason.lower():
                 raise result
+        raise AssertionError("unreachable")
 
     def _signed(
         self, client: ChainClient, contract: Any, fn: str, gas: int, *args: Any
@@ -239,9 +245,21 @@ class Worker:
         ChainRejected
             ``main: nothing to claim`` (nothing earned, or already claimed), ...
         """
-        self._send(lambda: self.claim_tx(ticket, until_round))
-        (event,) = self.main.events(self._main, "Claimed")
-        return Withdrawal(int(event["args"]["amount"]), self.main.last_receipt.fee_wei)
+        return self.withdrawal(self._send(lambda: self.claim_tx(ticket, until_round)))
+
+    def withdrawal(self, receipt: dict[str, Any]) -> Withdrawal:
+        """What a claim's receipt says: the amount of M's ``Claimed`` event, the gas fee.
+
+        Raises
+        ------
+        IntegrityError
+            If the receipt holds no ``Claimed`` event of M's contract.
+        """
+        main = self._main.address.lower()
+        for log in receipt["logs"]:
+            if log["address"].lower() == main and log["topics"][:1] == [CLAIMED_TOPIC]:
+                return Withdrawal(int.from_bytes(log["data"][32:64], "big"), receipt["feeWei"])
+        raise IntegrityError(f"claim {receipt['transactionHash']}: M logged no Claimed event")
 
     def balance(self, chain: str = "M") -> int:
         """The worker's native balance on M (``"M"``) or on its subchain (``"sub"``), wei."""

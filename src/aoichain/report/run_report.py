@@ -280,6 +280,7 @@ def run_document(result: RunResult) -> Document:
                 "AoI (s)",
                 "latency (s)",
                 "delivered",
+                "missed rounds",
                 "paid (wei)",
                 "Byzantine",
             ],
@@ -291,6 +292,7 @@ def run_document(result: RunResult) -> Document:
                     f"{r['aoi_measured_s']:.2f}",
                     f"{r['latency_measured_s']:.2f}",
                     str(r["rounds_delivered"]),
+                    r["rounds_missed"] or "-",
                     f"{r['paid_wei']:,}",
                     r["attack"] or "-",
                 ]

@@ -16,6 +16,7 @@ from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
     GlobalModel,
+    Parties,
     Prepared,
     Rejection,
     Relayed,
@@ -27,7 +28,7 @@ from aoichain.workflow.steps import (
     Uploaded,
 )
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask, RunAborted
+from aoichain.workflow.task import FederatedTask, RunAborted, answer_request
 from aoichain.workflow.workers import Worker
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "FaultInjector",
     "FederatedTask",
     "GlobalModel",
+    "Parties",
     "Prepared",
     "Rejection",
     "Relayed",
@@ -55,6 +57,7 @@ __all__ = [
     "Trained",
     "Uploaded",
     "Worker",
+    "answer_request",
     "compare_schemes",
     "config_to_toml",
     "load_run_config",

@@ -84,6 +84,14 @@ class TaskSettings(_Frozen):
         ),
     )
     seed: int = Field(default=0, ge=0, description="Seeds types, data, phases and training.")
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Round deadline, simulated seconds after the request: a worker whose latency is "
+            "longer misses the round (the round closes with whoever delivered). None: no deadline."
+        ),
+    )
     min_updates: int = Field(
         default=1,
         ge=1,

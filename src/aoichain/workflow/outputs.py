@@ -35,6 +35,10 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
     t, a = float(market.t), float(market.a)
     alphas = np.broadcast_to(np.asarray(market.alpha, dtype=float), (len(market.gammas),))
     attack_of = attacks(prepared)
+    missed: dict[str, list[int]] = {}
+    for x in outcome.rejections:
+        if x.where == "worker":  # it did not answer, or answered past the deadline
+            missed.setdefault(x.worker, []).append(x.round)
     rows = []
     for w in prepared.workers:
         item = w.item
@@ -75,6 +79,7 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
                 "aoi_paper_s": float(closed_aoi(theta, t=t, a=a, formulas="paper")),
                 "latency_paper_s": float(closed_latency(theta, t=t, a=a, formulas="paper")),
                 "rounds_delivered": int(outcome.requests.delivered[:, w.index].sum()),
+                "rounds_missed": " ".join(str(r) for r in missed.get(w.label, [])),
                 "reward_rate": reward,
                 "sp_utility_measured": g_measured - reward,
                 "credited_wei": outcome.credited_wei[w.index],

@@ -94,7 +94,7 @@ def recover_run(out_dir: str | Path, on_status: Callable[[str], None] | None = N
         for task_id in network.publisher.my_tasks():
             status(f"settling task {task_id}")
             # The publisher signs the same tickets again: the journal need not have survived.
-            tickets = task.tickets(task_id)
+            tickets = task.admit(task_id)
             done.append(f"task {task_id}: {task.settle(task_id, tickets)}")
     Journal(out).append("recovered", tasks=done)
     return done

@@ -10,10 +10,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from typing import Protocol
 
 import numpy as np
 
-from aoichain.chain import TaskSpec, Ticket, UpdateRecord
+from aoichain.chain import Publisher, Receipt, Relayer, TaskSpec, Ticket, UpdateRecord
+from aoichain.chain import Worker as ChainWorker
 from aoichain.fl import (
     AggregationRule,
     Dataset,
@@ -29,6 +31,21 @@ from aoichain.workflow.faults import FaultInjector
 from aoichain.workflow.schemes import Scheme
 from aoichain.workflow.sources import DataSource
 from aoichain.workflow.workers import Worker
+
+
+class Parties(Protocol):
+    """What the loop needs of the parties: the publisher and the relayer it acts through,
+    each worker's chain party and the log every transaction's receipt goes to.
+
+    :class:`aoichain.chain.Network` is one (every party in this process); an engine
+    whose workers run elsewhere gives parties that only read what a worker did.
+    """
+
+    publisher: Publisher
+    relayer: Relayer
+    receipts: list[Receipt]
+
+    def worker(self, space: str, index: int) -> ChainWorker: ...
 
 
 @dataclass(frozen=True)
@@ -222,6 +239,16 @@ class RequestLog:
     def first(self, rounds: int) -> RequestLog:
         """The log of the first ``rounds`` rounds."""
         return RequestLog(self.aoi[:rounds], self.latency[:rounds], self.delivered[:rounds])
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One worker's claim on M: what the contract paid, what the worker spent on gas, and
+    how its balance moved (wei)."""
+
+    amount: int
+    fee: int
+    moved: int
 
 
 @dataclass(frozen=True)

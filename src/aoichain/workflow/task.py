@@ -42,7 +42,6 @@ from aoichain.chain import (
     ChainRejected,
     ChainUnavailable,
     Included,
-    Network,
     RoundRecords,
     Ticket,
     UpdateRecord,
@@ -70,6 +69,7 @@ from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
     GlobalModel,
+    Parties,
     Phases,
     Prepared,
     Rejection,
@@ -90,6 +90,36 @@ class RunAborted(AoichainError):
     """A run failed after publishing; the task was settled (finished, escrow reclaimed)."""
 
 
+def answer_request(
+    worker: Worker,
+    slot: int,
+    *,
+    t: float,
+    a: float,
+    time_scale: float,
+    window: int,
+    max_windows: int,
+) -> Request:
+    """A worker's answer to the training request at global slot ``slot``: its cache.
+
+    The request's AoI and latency follow from the worker's cycle (``c + a``
+    slots of ``t`` seconds, from its phase); the cache is what it sensed in the
+    collection phase that ends at ``arrival + latency - AoI`` (simulated
+    seconds, times ``time_scale`` in stream seconds), cut into at most
+    ``max_windows`` windows over its streams. It reads only the worker's own
+    facts and streams, so a worker computes it on its own machine.
+    """
+    aoi, lat = request_aoi_latency(worker.c, a, t, np.array([slot]), phase=worker.phase)
+    age, delay = float(aoi[0]), float(lat[0])
+    data_time = slot * t + delay - age
+    end, span = data_time * time_scale, worker.c * t * time_scale
+    share = max(1, max_windows // len(worker.streams))
+    parts = [
+        make_windows(s.window(end - span, end), window, max_windows=share) for s in worker.streams
+    ]
+    return Request(worker, concat_datasets(parts), age, delay, data_time)
+
+
 class FederatedTask(PaymentSteps):
     """The paper's workflow over the parties of a network, a model store and sensor streams.
 
@@ -100,8 +130,9 @@ class FederatedTask(PaymentSteps):
         first, then their twins, with their private types, items and
         streams), the nodes' full streams (evaluation reads their current
         records), the model spec, the clock's scale and the task as posted on M.
-    network : Network
-        The chains and every party, started.
+    network : Parties
+        The chains' parties (a started :class:`aoichain.chain.Network`, or an
+        engine's own, see :class:`aoichain.workflow.steps.Parties`).
     store : ModelStore
         The content-addressed store for update and global blobs.
     on_round : callable, optional
@@ -114,7 +145,7 @@ class FederatedTask(PaymentSteps):
     def __init__(
         self,
         prepared: Prepared,
-        network: Network,
+        network: Parties,
         store: ModelStore,
         on_round: Callable[[RoundMetrics], None] | None = None,
         journal: Journal | None = None,
@@ -154,19 +185,30 @@ class FederatedTask(PaymentSteps):
         with self.phases.timing("relaying"):
             self.network.relayer.relay_task(task_id)
         with self.phases.timing("ledger"):
-            tickets = self.tickets(task_id)
-            enrolled = [w for w in self.workers if w.index in tickets]
-            # Each worker signs its own enrolment; they land together.
-            missing = [w for w in enrolled if not self.party(w).enrolled(task_id)]
-            results = send_together([self.party(w).enrol_tx(tickets[w.index]) for w in missing])
+            tickets = self.admit(task_id)
+            self.enrol(task_id, tickets)
+        return Enrolled([w for w in self.workers if w.index in tickets], tickets)
+
+    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> None:
+        """Each admitted worker enrols on its own subchain with its ticket (each signs its
+        own enrolment; they land together); a worker already enrolled is not sent again.
+
+        Raises
+        ------
+        IntegrityError
+            If a subchain refuses an enrolment.
+        """
+        admitted = [w for w in self.workers if w.index in tickets]
+        missing = [w for w in admitted if not self.party(w).enrolled(task_id)]
+        results = send_together([self.party(w).enrol_tx(tickets[w.index]) for w in missing])
         for w, result in zip(missing, results, strict=True):
             if isinstance(result, ChainRejected):
                 raise IntegrityError(f"worker {w.label} could not enrol: {result.reason}")
-        return Enrolled(enrolled, tickets)
 
-    def tickets(self, task_id: int) -> dict[int, Ticket]:
-        """The publisher's ticket for each worker that took an item (by worker index): its
-        item and its index in the item's range. The same every time it is asked."""
+    def admit(self, task_id: int) -> dict[int, Ticket]:
+        """The publisher's ticket for each worker that took an item, by worker index: it
+        names the worker's item and an index in that item's range, in worker order (the
+        same tickets every time it is asked)."""
         stride = self.prepared.task.stride
         taken: dict[int, int] = {}
         tickets = {}
@@ -199,46 +241,43 @@ class FederatedTask(PaymentSteps):
     def serve(self, round_no: int, workers: Sequence[Worker], attempt: int = 0) -> list[Request]:
         """Each worker answers the round's request with its cache (what it sensed last);
         a worker the fault injector drops out does not answer (``attempt`` 1: the retry)."""
-        t, a = self.market.t, float(self.market.a)
-        slot = self.slot_of(round_no)
-        scale = self.prepared.time_scale
-        requests = []
-        for w in workers:
-            if self.plugins.faults.drops_out(round_no, w, attempt):
-                continue
-            aoi, lat = request_aoi_latency(w.c, a, t, np.array([slot]), phase=w.phase)
-            age, delay = float(aoi[0]), float(lat[0])
-            data_time = slot * t + delay - age
-            end, span = data_time * scale, w.c * t * scale
-            share = max(1, self.config.train.max_windows // len(w.streams))
-            parts = [
-                make_windows(s.window(end - span, end), self.spec.window, max_windows=share)
-                for s in w.streams
-            ]
-            requests.append(Request(w, concat_datasets(parts), age, delay, data_time))
-        return requests
+        return [
+            answer_request(
+                w,
+                self.slot_of(round_no),
+                t=float(self.market.t),
+                a=float(self.market.a),
+                time_scale=self.prepared.time_scale,
+                window=self.spec.window,
+                max_windows=self.config.train.max_windows,
+            )
+            for w in workers
+            if not self.plugins.faults.drops_out(round_no, w, attempt)
+        ]
+
+    def in_time(
+        self, round_no: int, requests: Sequence[Request]
+    ) -> tuple[list[Request], list[Request]]:
+        """The answers that came before the round's deadline (``[task] deadline_s`` simulated
+        seconds after the request), and the late ones: the round closes without them."""
+        deadline = self.config.task.deadline_s
+        if deadline is None:
+            return list(requests), []
+        return [q for q in requests if q.latency <= deadline], [
+            q for q in requests if q.latency > deadline
+        ]
 
     def train(
         self, round_no: int, model: GlobalModel, requests: Sequence[Request]
     ) -> list[Trained]:
         """Step c: every worker with a non-empty cache trains the global model on it
         (in one vectorised pass, or one by one: the same bytes either way)."""
-        tc = self.config.train
         faults = self.plugins.faults
         serving = [req for req in requests if len(req.cache)]
         caches = [faults.attack_cache(round_no, r.worker, r.cache) for r in serving]
-        cfgs = [
-            TrainConfig(
-                epochs=tc.epochs,
-                batch_size=tc.batch_size,
-                lr=tc.lr,
-                momentum=tc.momentum,
-                seed=self.config.task.seed * 1_000_003 + round_no * 1000 + req.worker.index,
-            )
-            for req in serving
-        ]
+        cfgs = [self.train_config(round_no, req.worker) for req in serving]
         with self.phases.timing("training"):
-            if tc.batched:
+            if self.config.train.batched:
                 updates = train_batch(self.spec, model.blob, caches, cfgs)
             else:
                 updates = [
@@ -252,6 +291,17 @@ class FederatedTask(PaymentSteps):
                 update = type(update)(blob, hashlib.sha256(blob).digest(), update.samples, math.nan)
             trained.append(Trained(req, update))
         return trained
+
+    def train_config(self, round_no: int, worker: Worker) -> TrainConfig:
+        """How ``worker`` trains in round ``round_no``: the run's settings, its own seed."""
+        tc = self.config.train
+        return TrainConfig(
+            epochs=tc.epochs,
+            batch_size=tc.batch_size,
+            lr=tc.lr,
+            momentum=tc.momentum,
+            seed=self.config.task.seed * 1_000_003 + round_no * 1000 + worker.index,
+        )
 
     def upload(self, task_id: int, round_no: int, trained: Sequence[Trained]) -> Uploaded:
         """Step d: each worker seals its update (task, round, its address), stores the blob
@@ -493,7 +543,7 @@ class FederatedTask(PaymentSteps):
                 before, n_receipts = self.phases.snapshot(), len(receipts)
                 if not state.opened:
                     self.open_round(task_id, r)
-                requests = self.serve(r, enrolled.workers)
+                requests, late = self.in_time(r, self.serve(r, enrolled.workers))
                 trained = self.train(r, model, requests)
                 uploaded = self.upload(task_id, r, trained)
                 relayed = self.relay(task_id, r)
@@ -501,13 +551,14 @@ class FederatedTask(PaymentSteps):
                 if retried:  # ask the workers that delivered nothing once more
                     delivered = {t.worker.index for t in trained}
                     again = [w for w in enrolled.workers if w.index not in delivered]
-                    requests += self.serve(r, again, attempt=1)
-                    more = self.upload(task_id, r, self.train(r, model, requests[-len(again) :]))
+                    retry, late = self.in_time(r, self.serve(r, again, attempt=1))
+                    requests += retry
+                    more = self.upload(task_id, r, self.train(r, model, retry))
                     uploaded = Uploaded(
                         uploaded.recorded + more.recorded, uploaded.rejections + more.rejections
                     )
                     relayed = self.relay(task_id, r)
-                answered = {req.worker.index for req in requests}
+                answered = {req.worker.index for req in requests} | {q.worker.index for q in late}
                 for req in requests:
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
@@ -515,7 +566,14 @@ class FederatedTask(PaymentSteps):
                     Rejection(r, w.label, "worker", "missed the round (no answer)")
                     for w in enrolled.workers
                     if w.index not in answered
-                ]
+                ] + [
+                    Rejection(
+                        r, q.worker.label, "worker",
+                        f"late: latency {q.latency:.1f} s, past the round's deadline of "
+                        f"{self.config.task.deadline_s} s",
+                    )
+                    for q in late
+                ]  # fmt: skip
                 too_few = len(relayed.attested) < self.config.task.min_updates
                 aggregated = (
                     Aggregated(model, [], [])

@@ -74,6 +74,18 @@ def draw_types(market: Market, n_workers: int, rng: np.random.Generator) -> np.n
     return rng.choice(probs.size, size=n_workers, p=probs / probs.sum())
 
 
+def held_streams(
+    space: str, stream: SensorStream, policy: PrivacyPolicy, *, augment_seed: int | None
+) -> tuple[SensorStream, ...]:
+    """What a worker holds of its node's ``stream``: all of it (P); the twin's view under
+    the node's ``policy``, plus data generated in the virtual space from that view alone
+    when ``augment_seed`` is given (V)."""
+    if space == "P":
+        return (stream,)
+    twin = twin_view(stream, policy)
+    return (twin,) if augment_seed is None else (twin, augment_virtual(twin, augment_seed))
+
+
 def build_workers(
     scheme: Scheme,
     market: Market,
@@ -101,12 +113,8 @@ def build_workers(
     for index in range(2 * n_nodes):
         node = index % n_nodes
         space = "P" if index < n_nodes else "V"
-        held: tuple[SensorStream, ...]
-        if space == "P":
-            held = (streams[node],)
-        else:
-            twin = twin_view(streams[node], policies[node])
-            held = (twin, augment_virtual(twin, seed + node)) if virtual_augment else (twin,)
+        augment = seed + node if virtual_augment else None
+        held = held_streams(space, streams[node], policies[node], augment_seed=augment)
         item = int(items[index])
         c = float(contract.c[item]) if item >= 0 else float("nan")
         cycle = max(1, round(c + a)) if item >= 0 else 1
