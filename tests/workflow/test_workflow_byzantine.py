@@ -156,3 +156,27 @@ def test_bad_byzantine_and_rule_settings_are_named(faults, train, needle) -> Non
     with pytest.raises(InvalidInput) as info:
         load_run_config(overrides=overrides)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ('byzantine = { workers = 5, attack = "scale" }', "faults.byzantine.workers (5)"),
+        ('byzantine = { workers = 1, attack = "backdoor" }', "'faults.byzantine.attack'"),
+    ],
+)
+def test_the_command_line_refuses_bad_byzantine_settings_with_status_2(
+    table: str, needle: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from aoichain.cli import app
+
+    config = tmp_path / "run.toml"
+    config.write_text(f"[faults]\n{table}\n")
+    out = tmp_path / "run"
+    args = ["run", "--config", str(config), "--workers", "2", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "Traceback" not in result.output
+    assert not out.exists()
