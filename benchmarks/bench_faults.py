@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_faults.py [--quick] [--out results/bench_faults]
-        [--physical N] [--rounds R] [--seed S]
+        [--physical N] [--rounds R] [--seeds 0,1,2]
 
 Each point is one whole run (``run_task``: the generator's streams, embedded
 chains, the default market) of ``2 N`` workers for ``R`` rounds, of which
@@ -20,9 +20,11 @@ round and their mean over the last three rounds (less noisy: a single
 round's model jumps), F1 and log-loss. The generator's windows are about
 20 % anomalous, so a model that says "normal" to everything scores accuracy
 near 0.8: ROC AUC (0.5 for a model that cannot tell faults apart) is the
-metric that shows the damage. Writes ``faults.csv`` and ``faults.png`` to
-``--out``; the load average is printed before and after (numbers of one
-seed: compare rules at the same fraction, not across machines).
+metric that shows the damage. Each point is run once per seed of
+``--seeds`` (the seed draws the workers' types, data, phases, training and
+attackers; one seed's honest run differs from another's by more than most
+attacks do): ``faults.csv`` holds every run, the tables and ``faults.png``
+the means over the seeds. The load average is printed before and after.
 
 ``--quick``: 5 IIoT nodes (10 workers), 3 rounds, fractions 0 and 30 %.
 """
@@ -55,12 +57,14 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def one_run(rule: str, attack: str, fraction: float, args: argparse.Namespace) -> dict[str, Any]:
+def one_run(
+    rule: str, attack: str, fraction: float, seed: int, args: argparse.Namespace
+) -> dict[str, Any]:
     """One run of ``2 * physical`` workers, ``fraction`` of them Byzantine with ``attack``."""
     workers = 2 * args.physical
     attackers = int(fraction * workers + 0.5)
     overrides: dict[str, Any] = {
-        "task": {"rounds": args.rounds, "seed": args.seed, "target_accuracy": 1.0},
+        "task": {"rounds": args.rounds, "seed": seed, "target_accuracy": 1.0},
         "workers": {"physical": args.physical},
         "chain": {"backend": "embedded"},
         "train": {"aggregation": rule, "aggregation_options": RULE_OPTIONS.get(rule, {})},
@@ -79,7 +83,7 @@ def one_run(rule: str, attack: str, fraction: float, args: argparse.Namespace) -
         "byzantine_workers": attackers,
         "workers": workers,
         "rounds": len(rounds),
-        "seed": args.seed,
+        "seed": seed,
         "accuracy": rounds[-1].accuracy,
         "roc_auc": rounds[-1].roc_auc,
         "accuracy_last3": sum(r.accuracy for r in tail) / len(tail),
@@ -91,14 +95,29 @@ def one_run(rule: str, attack: str, fraction: float, args: argparse.Namespace) -
     }
 
 
-def grid(args: argparse.Namespace) -> list[tuple[str, str, float]]:
-    """Every (rule, attack, fraction) to run; the honest point once per rule."""
+def grid(args: argparse.Namespace) -> list[tuple[str, str, float, int]]:
+    """Every (rule, attack, fraction, seed) to run; the honest point once per rule and seed."""
     fractions = QUICK_FRACTIONS if args.quick else FRACTIONS
-    points = [(rule, "none", 0.0) for rule in RULES]
-    for attack in ATTACKS:
-        for fraction in (f for f in fractions if f > 0):
-            points += [(rule, attack, fraction) for rule in RULES]
+    points = []
+    for seed in args.seeds:
+        points += [(rule, "none", 0.0, seed) for rule in RULES]
+        for attack in ATTACKS:
+            for fraction in (f for f in fractions if f > 0):
+                points += [(rule, attack, fraction, seed) for rule in RULES]
     return points
+
+
+def means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (rule, attack, fraction): the metrics averaged over the seeds."""
+    groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["rule"], row["attack"], row["fraction"]), []).append(row)
+    metrics = ("accuracy", "roc_auc", "accuracy_last3", "roc_auc_last3", "f1", "loss")
+    averaged = []
+    for runs in groups.values():
+        mean = {m: sum(r[m] for r in runs) / len(runs) for m in metrics}
+        averaged.append({**runs[0], **mean, "seeds": len(runs)})
+    return averaged
 
 
 def table(rows: Sequence[dict[str, Any]], metric: str) -> None:
@@ -150,32 +169,37 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 workers, 3 rounds, 0 and 30 %%")
     parser.add_argument("--physical", type=int, help="IIoT nodes (workers: twice); default 10")
     parser.add_argument("--rounds", type=int, help="rounds per run; default 6")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated; default 0")
     parser.add_argument("--out", type=Path, default=Path("results/bench_faults"))
     args = parser.parse_args()
     args.physical = args.physical or (5 if args.quick else 10)
     args.rounds = args.rounds or (3 if args.quick else 6)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
     points = grid(args)
     print(f"load average before: {load()}")
     print(f"{len(points)} runs of {2 * args.physical} workers, {args.rounds} rounds, "
-          f"seed {args.seed}, embedded chains")  # fmt: skip
+          f"seeds {args.seeds}, embedded chains")  # fmt: skip
     rows, started = [], time.perf_counter()
-    for k, (rule, attack, fraction) in enumerate(points, start=1):
-        row = one_run(rule, attack, fraction, args)
+    for k, (rule, attack, fraction, seed) in enumerate(points, start=1):
+        row = one_run(rule, attack, fraction, seed, args)
         rows.append(row)
         left = (time.perf_counter() - started) / k * (len(points) - k)
-        print(f"[{k:>3}/{len(points)}] {rule:<13} {row['attack']:<10} {fraction:>4.0%}: "
-              f"ROC AUC {row['roc_auc_last3']:.3f}, accuracy {row['accuracy_last3']:.3f} "
-              f"({row['seconds']:.1f} s; about {left / 60:.0f} min left)", flush=True)  # fmt: skip
-    table(rows, "roc_auc_last3")
-    table(rows, "accuracy_last3")
+        print(
+            f"[{k:>3}/{len(points)}] seed {seed} {rule:<12} {row['attack']:<10} {fraction:>4.0%}: "
+            f"ROC AUC {row['roc_auc_last3']:.3f}, accuracy {row['accuracy_last3']:.3f} "
+            f"({row['seconds']:.1f} s; about {left / 60:.0f} min left)",
+            flush=True,
+        )
+    averaged = means(rows)
+    table(averaged, "roc_auc_last3")
+    table(averaged, "accuracy_last3")
     print(f"\nload average after: {load()}")
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "faults.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {args.out / 'faults.csv'} and {plot(rows, args.out)}")
+    print(f"wrote {args.out / 'faults.csv'} and {plot(averaged, args.out)}")
 
 
 if __name__ == "__main__":
