@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -202,11 +204,13 @@ def new_task(
 
 
 @contextmanager
-def chains_up(out: Path, env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """``aoichain chains up --out OUT --json`` in a child process (``env`` added to ours),
-    stopped with Ctrl-C at the end, which it must survive with exit status 0."""
+def chains_up(
+    out: Path, env: Mapping[str, str] | None = None, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``aoichain chains up --out OUT --json [ARGS]`` in a child process (``env`` added to
+    ours), stopped with Ctrl-C at the end, which it must survive with exit status 0."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aoichain", "chains", "up", "--out", str(out), "--json"],
+        [sys.executable, "-m", "aoichain", "chains", "up", "--out", str(out), "--json", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},
@@ -229,3 +233,53 @@ def wait_for(file: Path, proc: subprocess.Popen[bytes], timeout_s: float = 60) -
         assert time.monotonic() < deadline, f"no {file.name} after {timeout_s} s"
         time.sleep(0.05)
     return dict(json.loads(file.read_text()))
+
+
+class Lines:
+    """The lines of a child's pipe, read by a thread: a test waits for one without blocking."""
+
+    def __init__(self, pipe: Any):
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe: Any) -> None:
+        for raw in pipe:
+            with self._changed:
+                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout_s: float = 30) -> str:
+        """The first line matching ``pattern`` (a regex), once the child printed it."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                assert left > 0, f"no line matching {pattern!r} in {self.lines}"
+                self._changed.wait(left)
+
+
+def anvil_pid(parent: int, chain_id: int) -> int:
+    """The process id of the anvil node of ``chain_id`` that process ``parent`` started."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        flag = cmdline.index(b"--chain-id") if b"--chain-id" in cmdline else -2
+        if ppid == parent and cmdline[flag + 1] == str(chain_id).encode():
+            return int(stat.parent.name)
+    raise AssertionError(f"process {parent} runs no anvil node of chain id {chain_id}")
+
+
+def wait_until(condition: Any, timeout_s: float = 30, what: str = "the condition") -> None:
+    """Poll ``condition()`` until it is true."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s} s"
+        time.sleep(0.02)

@@ -178,6 +178,7 @@ def test_unreachable_rpc_url_is_refused_before_any_transaction(tmp_path: Path) -
         ({"backend": "geth"}, "backend"),
         ({"subchains": {"P": 0, "V": 1}}, "each space needs 1 to 16 subchains"),
         ({"subchains": {"P": 1}}, "must name exactly P and V"),
+        ({"outage_s": -1}, "outage_s"),
     ],
 )
 def test_chain_config_names_the_bad_parameter(values: dict[str, object], match: str) -> None:

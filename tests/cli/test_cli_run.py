@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,10 +85,12 @@ def test_a_malformed_config_names_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_prints_one_json_summary(tmp_path: Path) -> None:
+    """In a real process, as a script reads it: stdout is the JSON alone (progress: stderr)."""
     out = tmp_path / "run"
-    result = runner.invoke(app, ["run", "--out", str(out), "--json", *SMALL])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.output[result.output.index("{") :])
+    command = [sys.executable, "-m", "aoichain", "run", "--out", str(out), "--json", *SMALL]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
     assert summary["rounds_run"] == 2
     assert summary["paid_wei"] + summary["reclaimed_wei"] == summary["budget_wei"]
     assert (out / "report.html").is_file()

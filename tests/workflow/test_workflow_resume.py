@@ -86,7 +86,7 @@ def _settled(result: RunResult) -> dict[str, Any]:
         result.prepared.config.chain.resolved(),
         workers={"P": 2, "V": 2},
         keys_dir=result.out_dir / "keys",
-        resume=True,
+        run_keys=True,
     ) as net:
         return net.publisher.task(result.outcome.task_id)
 
@@ -138,7 +138,7 @@ def test_recover_returns_the_escrow_of_a_killed_run(deployment: Path, tmp_path: 
     lines = recover_run(out)
     assert len(lines) == 1 and "reclaimed" in lines[0]
     with Network.start(
-        cfg.chain.resolved(), workers={"P": 2, "V": 2}, keys_dir=out / "keys", resume=True
+        cfg.chain.resolved(), workers={"P": 2, "V": 2}, keys_dir=out / "keys", run_keys=True
     ) as net:
         (task_id,) = net.publisher.my_tasks()
         task = net.publisher.task(task_id)

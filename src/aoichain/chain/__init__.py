@@ -24,7 +24,14 @@ from aoichain.chain.committee import CommitteeMember
 from aoichain.chain.config import ChainConfig, TaskSpec
 from aoichain.chain.deployment import Deployment
 from aoichain.chain.digests import UpdateRecord
-from aoichain.chain.errors import AttestationRefused, ChainRejected, ChainUnavailable
+from aoichain.chain.errors import (
+    AttestationRefused,
+    ChainDown,
+    ChainOutageWarning,
+    ChainRejected,
+    ChainRewound,
+    ChainUnavailable,
+)
 from aoichain.chain.messages import RoundRecords
 from aoichain.chain.network import Network
 from aoichain.chain.publisher import Included, Publisher, Ticket
@@ -37,7 +44,10 @@ __all__ = [
     "AttestationRefused",
     "ChainClient",
     "ChainConfig",
+    "ChainDown",
+    "ChainOutageWarning",
     "ChainRejected",
+    "ChainRewound",
     "ChainUnavailable",
     "CommitteeMember",
     "Deployment",

@@ -7,6 +7,17 @@ raw. A transaction that reverts is still mined; its revert reason is
 recovered by replaying it as a call on the parent block and raised as
 :class:`~aoichain.chain.errors.ChainRejected`. Every transaction, reverted
 or not, is appended to the ledger's receipt log.
+
+A node that stops answering while a transaction is in flight is waited for
+(see :meth:`~aoichain.chain.views.ChainView.ride_out`); the transaction may
+or may not have been mined before it stopped. Once the node is back the
+client asks it: a transaction it holds is read back by its hash, never sent
+twice; one it does not hold is sent again, the same signed bytes. The same
+check settles a node's "nonce too low" or "already imported" answer to a
+transaction the transport re-sent. The nonces a client keeps stay right
+across a restart that lost no block; a node that lost blocks the client saw
+is :class:`~aoichain.chain.errors.ChainRewound` (its view checks the node
+after every new connection), never a transaction signed with a stale nonce.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from typing import Any
 from eth_abi import decode
 from eth_tester.exceptions import TransactionFailed
 from eth_tester.exceptions import ValidationError as EthTesterValidationError
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from hexbytes import HexBytes
 from web3.contract import Contract
@@ -33,6 +44,7 @@ from web3.types import RPCEndpoint
 from aoichain.chain.artifacts import Artifact
 from aoichain.chain.errors import ChainRejected, ChainUnavailable
 from aoichain.chain.keys import Signer
+from aoichain.chain.transport import KeepAliveProvider
 from aoichain.chain.views import ChainView, bound
 
 #: Gas limit of a transaction by default: above the costliest operation, below
@@ -45,6 +57,12 @@ MAX_FEE_PER_GAS = 50 * 10**9
 PRIORITY_FEE_PER_GAS = 10**9
 RECEIPT_TIMEOUT_S = 60.0
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+#: Sends of one transaction whose nonce another client of the same key took meanwhile.
+NONCE_ATTEMPTS = 6
+#: How nodes word that clash: a nonce already used, or one in their pool from the other client.
+NONCE_TAKEN = re.compile(r"nonce|replacement transaction underpriced", re.I)
+#: How nodes word a refusal of a transaction they already hold (mined, or in their pool).
+ALREADY_HELD = re.compile(r"nonce too low|already (known|imported)|known transaction", re.I)
 #: What a node (or py-evm in process) raises when it refuses a transaction
 #: outright, e.g. a sender that cannot pay for the gas.
 NODE_REFUSALS = (
@@ -208,24 +226,43 @@ class ChainClient:
         """Sign, send and wait for one transaction; return its receipt (see :meth:`transact`).
 
         A nonce the node calls stale (another client of the same account sent
-        meanwhile) is read again, once.
+        meanwhile: two runs' relayers share the deployment's relayer key) is
+        read again, up to ``NONCE_ATTEMPTS`` times in all.
 
         Raises
         ------
         ChainRejected
             If the node refuses the transaction or it reverts on chain.
         """
-        for attempt in (1, 2):
+        for attempt in range(1, NONCE_ATTEMPTS + 1):
             signed = self.sign(signer, to, data, value=value, label=label, gas=gas)
             try:
                 return self._send_one(signed)
             except ChainRejected as exc:
-                if attempt == 2 or "nonce" not in exc.reason.lower():
+                if attempt == NONCE_ATTEMPTS or not NONCE_TAKEN.search(exc.reason):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_one(self, signed: SignedTx) -> dict[str, Any]:
+        """Send one signed transaction and wait for its receipt, riding out an outage
+        without ever sending it twice (see the module's docstring)."""
         raw = "0x" + signed.raw.hex()
+        tx_hash = "0x" + keccak(signed.raw).hex()
+        sent = False
+
+        def attempt() -> dict[str, Any]:
+            nonlocal sent
+            if sent:  # the node went away with the transaction in flight
+                held = self._held(signed, tx_hash)
+                if held is not None:
+                    return held
+            sent = True
+            return self._submit(signed, raw, tx_hash)
+
+        return self._settle(signed, self.view.ride_out(f"sending {signed.label}", attempt))
+
+    def _submit(self, signed: SignedTx, raw: str, tx_hash: str) -> dict[str, Any]:
+        """Send the raw transaction once; its raw receipt."""
         # eth_sendRawTransactionSync (EIP-7966; anvil has it) answers with the receipt:
         # one round trip, no polling. Nodes without it get the classic pair.
         sync = self._sync is not False
@@ -235,18 +272,66 @@ class ChainClient:
             error = response["error"]
             if sync and isinstance(error, dict) and error.get("code") == -32601:
                 self._sync = False  # no such method here: send the classic way
+                sync = False
                 response = self._request(signed, "eth_sendRawTransaction", [raw])
         if "error" in response:
-            raise self._refused(signed, response["error"])
+            error = response["error"]
+            if self.view.url is not None and ALREADY_HELD.search(_message(error)):
+                held = self._held(signed, tx_hash)
+                if held is not None:
+                    return held
+            raise self._refused(signed, error)
         if sync and isinstance(response.get("result"), dict):
             self._sync = True
-            rcpt = dict(response["result"])
-        else:
-            tx_hash = str(response["result"])
-            rcpt = self.view._read(
-                f"waiting for the receipt of {signed.label}", lambda: self._receipt(tx_hash)
+            return dict(response["result"])
+        return self._receipt(str(response["result"]))
+
+    def _held(self, signed: SignedTx, tx_hash: str) -> dict[str, Any] | None:
+        """Whether the chain holds ``signed``: its raw receipt if so, None if it may be sent.
+
+        Raises
+        ------
+        ChainRejected
+            If its nonce can no longer be used: another transaction took it, or
+            the node lost the sender's earlier transactions.
+        """
+        receipt = self._ask("eth_getTransactionReceipt", [tx_hash])
+        if receipt:
+            return dict(receipt)
+        nonce = int(signed.tx["nonce"])
+        next_nonce = int(str(self._ask("eth_getTransactionCount", [signed.sender, "pending"])), 16)
+        if next_nonce == nonce:
+            return None
+        if next_nonce > nonce:
+            if self._ask("eth_getTransactionByHash", [tx_hash]):  # in the node's pool
+                return self._receipt(tx_hash)
+            raise self._refused(
+                signed, f"nonce too low: another transaction of {signed.sender} took nonce {nonce}"
             )
-        return self._settle(signed, rcpt)
+        raise self._refused(
+            signed,
+            f"nonce {nonce} is ahead of the chain's next nonce {next_nonce} for {signed.sender}: "
+            f"the node lost the sender's last transactions",
+        )
+
+    def _held_or_refused(self, signed: SignedTx, error: Any) -> dict[str, Any] | ChainRejected:
+        """A transaction the node called already held: its settled receipt, or the refusal."""
+        tx_hash = "0x" + keccak(signed.raw).hex()
+        try:
+            held = self.view.ride_out(
+                f"looking up {signed.label}", lambda: self._held(signed, tx_hash)
+            )
+            return self._settle(signed, held) if held is not None else self._refused(signed, error)
+        except ChainRejected as exc:
+            return exc
+
+    def _ask(self, method: str, params: list[Any]) -> Any:
+        """The result of one raw JSON-RPC call (an outage raises; a riding caller repeats it)."""
+        provider: Any = self.w3.provider
+        answer = provider.make_request(RPCEndpoint(method), params)
+        if "error" in answer:
+            raise ChainUnavailable(f"{self.view.where}: {method} failed: {answer['error']}")
+        return answer.get("result")
 
     def send_together(self, txs: Sequence[SignedTx]) -> list[dict[str, Any] | ChainRejected]:
         """Send signed transactions of several accounts at once; their receipts or refusals.
@@ -262,29 +347,30 @@ class ChainClient:
         if not txs:
             return []
         if self.view.url is None or not self._can_mine():
-            out: list[dict[str, Any] | ChainRejected] = []
-            for signed in txs:
-                try:
-                    out.append(self._send_one(signed))
-                except ChainRejected as exc:
-                    out.append(exc)
-            return out
+            return self._each(txs)
         results: list[dict[str, Any] | ChainRejected] = []
         for block in _blocks(txs):
             results += self._one_block(block)
         return results
 
     def _one_block(self, txs: Sequence[SignedTx]) -> list[dict[str, Any] | ChainRejected]:
-        self._mine_request("evm_setAutomine", [False])
+        seen = self.view.interruptions
         try:
-            answers = self._batch([("eth_sendRawTransaction", ["0x" + t.raw.hex()]) for t in txs])
-            self._mine_request("evm_mine", [])
-        finally:
-            self._mine_request("evm_setAutomine", [True])
+            answers = self._mine_together(txs)
+        except Exception as exc:
+            if not self.view.is_outage(exc):
+                raise
+            self.view.wait_out("sending a block of transactions", exc)
+        if self.view.interruptions != seen:
+            # The node went away meanwhile: each transaction is looked up and, if the
+            # chain does not hold it, sent again alone.
+            return self._each(txs)
         results: list[dict[str, Any] | ChainRejected] = []
         sent: list[tuple[int, SignedTx, str]] = []
         for i, (signed, answer) in enumerate(zip(txs, answers, strict=True)):
-            if "error" in answer:
+            if "error" in answer and ALREADY_HELD.search(_message(answer["error"])):
+                results.append(self._held_or_refused(signed, answer["error"]))
+            elif "error" in answer:
                 results.append(self._refused(signed, answer["error"]))
             else:
                 results.append(ChainRejected("pending", chain=self.key, label=signed.label))
@@ -300,6 +386,41 @@ class ChainClient:
                 results[i] = exc
         return results
 
+    def _mine_together(self, txs: Sequence[SignedTx]) -> list[dict[str, Any]]:
+        """Send ``txs`` in one batch with automine off, mine them in one block; the answers.
+
+        Nothing here is re-sent: a failed connection raises, and the caller
+        asks the node what it holds.
+        """
+        provider: Any = self.w3.provider
+        self._mine_request("evm_setAutomine", [False])
+        try:
+            requests = [(RPCEndpoint("eth_sendRawTransaction"), ["0x" + t.raw.hex()]) for t in txs]
+            if isinstance(provider, KeepAliveProvider):
+                answers = provider.make_batch_request(requests, resend=False)
+            else:
+                answers = provider.make_batch_request(requests)
+            if not isinstance(answers, list):
+                raise ChainUnavailable(f"{self.view.where}: the node refused a batch: {answers}")
+            self._mine_request("evm_mine", [])
+        finally:
+            try:
+                self._mine_request("evm_setAutomine", [True])
+            except Exception as exc:  # a node that restarted mines automatically again
+                if not self.view.is_outage(exc):
+                    raise
+        return [dict(a) for a in answers]
+
+    def _each(self, txs: Sequence[SignedTx]) -> list[dict[str, Any] | ChainRejected]:
+        """Send ``txs`` one after the other; their receipts or refusals."""
+        out: list[dict[str, Any] | ChainRejected] = []
+        for signed in txs:
+            try:
+                out.append(self._send_one(signed))
+            except ChainRejected as exc:
+                out.append(exc)
+        return out
+
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         if not calls:
             return []
@@ -312,24 +433,34 @@ class ChainClient:
 
     def _can_mine(self) -> bool:
         if self._mines is None:
-            answer = self.w3.provider.make_request(RPCEndpoint("anvil_getAutomine"), [])
+            answer = self.view._read(
+                "anvil_getAutomine",
+                lambda: self.w3.provider.make_request(RPCEndpoint("anvil_getAutomine"), []),
+            )
             self._mines = answer.get("result") is True
         return self._mines
 
     def _mine_request(self, method: str, params: list[Any]) -> None:
-        answer = self.view._read(
-            method, lambda: self.w3.provider.make_request(RPCEndpoint(method), params)
+        """``method`` once (an outage raises)."""
+        provider: Any = self.w3.provider
+        answer = getattr(provider, "make_request_once", provider.make_request)(
+            RPCEndpoint(method), params
         )
         if "error" in answer:
             raise ChainUnavailable(f"{self.view.where}: {method} failed: {answer['error']}")
 
     def _request(self, signed: SignedTx, method: str, params: list[Any]) -> dict[str, Any]:
+        """``method`` once: never re-sent unseen by the transport (an outage raises)."""
+        provider: Any = self.w3.provider
+        send = getattr(provider, "make_request_once", provider.make_request)
         try:
-            return dict(self.w3.provider.make_request(RPCEndpoint(method), params))
+            return dict(send(RPCEndpoint(method), params))
         except NODE_REFUSALS as exc:
             self._nonces.pop(signed.sender, None)
             raise ChainRejected(revert_reason(exc), chain=self.key, label=signed.label) from None
-        except Exception as exc:  # the endpoint itself failed (connection refused, ...)
+        except Exception as exc:
+            if self.view.is_outage(exc):
+                raise
             self._nonces.pop(signed.sender, None)
             raise ChainUnavailable(
                 f"{self.view.where}: sending {signed.label} failed: {type(exc).__name__}: {exc}"
@@ -358,6 +489,9 @@ class ChainClient:
             fee_wei=gas_used * _int(rcpt, "effectiveGasPrice", "effective_gas_price"),
         )
         owner._log.append(owner._last)
+        block_hash = rcpt.get("blockHash", rcpt.get("block_hash"))
+        if block_hash:
+            owner.view.saw(block, _unhex(block_hash))
         if not ok:
             raise ChainRejected(
                 self._replay_reason(signed.tx, signed.sender, block - 1),
@@ -383,7 +517,14 @@ class ChainClient:
         }
 
     def _receipt(self, tx_hash: str) -> dict[str, Any]:
-        """The raw receipt of a sent transaction, polled until it is mined."""
+        """The raw receipt of a sent transaction, polled until it is mined.
+
+        Raises
+        ------
+        ChainUnavailable
+            If the node answers with an error or mines nothing for 60 s (an
+            outage raises as is: a riding caller waits for the node).
+        """
         deadline = time.monotonic() + RECEIPT_TIMEOUT_S
         while True:
             response = self.w3.provider.make_request(
@@ -392,7 +533,10 @@ class ChainClient:
             if response.get("result"):
                 return dict(response["result"])
             if "error" in response or time.monotonic() > deadline:
-                raise TimeoutError(f"no receipt for {tx_hash}: {response.get('error')}")
+                raise ChainUnavailable(
+                    f"{self.view.where}: no receipt for {tx_hash}: "
+                    f"{response.get('error') or f'not mined within {RECEIPT_TIMEOUT_S:g} s'}"
+                )
             time.sleep(self._poll)
 
     def events(self, contract: Contract, event: str) -> list[Any]:
@@ -458,6 +602,18 @@ class ChainClient:
     def balance(self, address: str) -> int:
         """Native balance of ``address`` in wei."""
         return self.view.balance(address)
+
+
+def _message(error: Any) -> str:
+    """The text of a JSON-RPC error answer."""
+    return str(error.get("message", error) if isinstance(error, dict) else error)
+
+
+def _unhex(value: Any) -> bytes:
+    """Bytes of a hash as a node (0x-hex) or eth-tester (bytes) gives it."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return bytes.fromhex(str(value).removeprefix("0x"))
 
 
 def _int(receipt: dict[str, Any], camel: str, snake: str) -> int:

@@ -21,6 +21,8 @@ FIRST_CHAIN_ID = 31401
 MAX_SET_SIZE = 32  # quorum.MAX_MEMBERS in the contracts
 #: Subchains per space a deployment may have.
 MAX_SUBCHAINS = 16
+#: Seconds a party waits by default for a node that stopped answering.
+OUTAGE_S = 15.0
 
 
 def subchain_keys(subchains: dict[str, int]) -> list[str]:
@@ -87,6 +89,11 @@ class ChainConfig(BaseModel):
         Each verifier's own endpoints: ``{"committee-0": {"P": url, ...},
         "validator-P-1": {"P": url}}``; a verifier reads every chain not
         listed through the chain's default URL.
+    outage_s
+        Seconds a party waits for a node that stopped answering (node
+        backends) before it gives up with ``ChainDown``: a node that
+        ``aoichain chains up`` restarts is back well within the default.
+        0 gives up at once.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -101,6 +108,7 @@ class ChainConfig(BaseModel):
     key_seed: int = Field(0, ge=0)
     password_file: Path | None = None
     views: dict[str, dict[str, str]] = Field(default_factory=dict)
+    outage_s: float = Field(OUTAGE_S, ge=0.0, le=3600.0)
 
     @field_validator("subchains")
     @classmethod

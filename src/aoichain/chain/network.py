@@ -27,6 +27,7 @@ first unlocked account, if they have one.
 from __future__ import annotations
 
 import atexit
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +41,7 @@ from aoichain.chain.committee import CommitteeMember
 from aoichain.chain.config import ChainConfig, space_of, subchain_keys
 from aoichain.chain.deployment import (
     Deployment,
+    RpcFile,
     check_deployed,
     contract_of,
     deploy,
@@ -213,6 +215,9 @@ def fund(view: ChainView, targets: Mapping[str, int], log: list[Receipt]) -> Non
     if "error" not in probe:
         for address, wei in list(short.items())[1:]:
             w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+        # anvil edits the head block's state in place, so that block's state no longer
+        # matches its root and no proof at it verifies: seal the edit in a block of its own.
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         return
     accounts = view._read("listing accounts", lambda: w3.eth.accounts)
     if not accounts:
@@ -239,6 +244,29 @@ def _transfer(w3: Any, tx: Any) -> Any:
     return w3.eth.wait_for_transaction_receipt(
         w3.eth.send_transaction(tx), timeout=60, poll_latency=0.005
     )
+
+
+@dataclass(frozen=True)
+class _Folders:
+    keys: Path | None
+    logs: Path | None
+    state: Path | None
+
+
+def loopback_port(key: str, url: str) -> int:
+    """The port of ``http://127.0.0.1:PORT``, the URL of a node ``chains up`` started.
+
+    Raises
+    ------
+    ChainUnavailable
+        If ``url`` is not such a URL.
+    """
+    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/?", url)
+    if not match:
+        raise ChainUnavailable(
+            f"chain {key}: {url!r} is not the loopback URL of a node aoichain started"
+        )
+    return int(match.group(1))
 
 
 @dataclass
@@ -268,8 +296,10 @@ class Network:
         *,
         keys_dir: str | Path | None = None,
         log_dir: str | Path | None = None,
+        state_dir: str | Path | None = None,
+        resume: RpcFile | None = None,
         for_run: bool = True,
-        resume: bool = False,
+        run_keys: bool = False,
     ) -> Network:
         """Start (or attach to) the chains, deploy if needed, create every party.
 
@@ -283,10 +313,17 @@ class Network:
             Node backends: write every new party's keystore here (mode 0600).
         log_dir
             Where anvil nodes write their logs (a temporary folder if None).
+        state_dir
+            Anvil: where each node keeps its chain (``<key>.json``; see
+            :meth:`supervise`); None: the chains live in memory only.
+        resume
+            Anvil: the deployments file of a deployment whose nodes kept their
+            state in ``state_dir``: its nodes start again from it, on its URLs,
+            with the deployment's parties' keys read from ``keys_dir``.
         for_run
             Whether the network serves a run (a publisher and workers, funded,
             their keystores written); False for a deployment alone (``chains up``).
-        resume
+        run_keys
             ``rpc`` only: the run's publisher and workers are the ones whose
             keystores ``keys_dir`` already holds (a run resumed or recovered),
             not new parties.
@@ -294,16 +331,21 @@ class Network:
         Raises
         ------
         ChainUnavailable
-            Anvil missing; for ``rpc``: a bad file, a node that does not answer
-            or has the wrong chain id, contracts that are not the file's, missing
-            keystores, no funds. Raised before any transaction is sent.
+            Anvil missing; for ``rpc`` (and ``resume``): a bad file, a node that
+            does not answer or has the wrong chain id, contracts that are not the
+            file's, missing keystores, no funds. Raised before any transaction is sent.
         """
         config = (config or ChainConfig()).resolved()
         counts = {"P": 10, "V": 10} if workers is None else dict(workers)
         log: list[Receipt] = []
         nodes: dict[str, ChainNode] = {}
+        where = _Folders(
+            Path(keys_dir) if keys_dir is not None else None,
+            Path(log_dir) if log_dir is not None else None,
+            Path(state_dir) if state_dir is not None else None,
+        )
         try:
-            return cls._start(config, counts, keys_dir, log_dir, nodes, log, for_run, resume)
+            return cls._start(config, counts, where, resume, nodes, log, for_run, run_keys)
         except BaseException:
             for node in nodes.values():
                 node.stop()
@@ -314,17 +356,20 @@ class Network:
         cls,
         config: ChainConfig,
         counts: dict[str, int],
-        keys_dir: str | Path | None,
-        log_dir: str | Path | None,
+        where: _Folders,
+        resume: RpcFile | None,
         nodes: dict[str, ChainNode],
         log: list[Receipt],
         for_run: bool,
-        resume: bool = False,
+        run_keys: bool = False,
     ) -> Network:
         addresses: dict[str, str] | None = None
         record: Deployment | None = None
         subchains = subchain_keys(config.subchains)
         views_cfg = dict(config.views)
+        spec: RpcFile | None = None
+        keys_of_spec: Path | None = None
+        password: str | None = None
         if config.backend == "embedded":
             keys = Keys.insecure(config, counts)
             alloc = funding(keys, subchains, config)
@@ -336,68 +381,48 @@ class Network:
                 )
         elif config.backend == "anvil":
             keys = Keys.fresh(config, counts)
-            nodes.update(start_anvils(config.chain_ids, Path(log_dir) if log_dir else None))
+            chain_ids, ports = config.chain_ids, None
+            if resume is not None:
+                spec, keys_of_spec = resume, where.keys
+                chain_ids = {k: int(c.chain_id or 0) for k, c in spec.chains.items()}
+                ports = {k: loopback_port(k, c.rpc_url) for k, c in spec.chains.items()}
+            nodes.update(start_anvils(chain_ids, where.logs, state_dir=where.state, ports=ports))
         else:
             assert config.rpc_file is not None
             spec = read_rpc_file(config.rpc_file)
-            subchains = [k for k in spec.chains if k not in ("M", "R")]
+            keys_of_spec = Path(str(config.rpc_file)).parent / "keys"
             for k, entry in spec.chains.items():
                 nodes[k] = attach_rpc(k, entry.rpc_url, entry.chain_id)
             keys = Keys.fresh(config, counts)
-            if resume:
-                assert keys_dir is not None
+            if run_keys:
+                assert where.keys is not None
                 password = keystore_password(config.password_file)
-                keys.publisher, keys.workers = read_run_keys(Path(keys_dir), password, counts)
+                keys.publisher, keys.workers = read_run_keys(where.keys, password, counts)
+        for node in nodes.values():
+            node.outage_s = config.outage_s
+        if spec is not None:
+            subchains = [k for k in spec.chains if k not in ("M", "R")]
             views_cfg = {**spec.views, **views_cfg}
             if spec.deployed:
-                assert spec.committee is not None
-                if len(spec.committee.members) != config.committee_size:
-                    config = config.model_copy(
-                        update={
-                            "committee_size": len(spec.committee.members),
-                            "threshold": spec.committee.threshold,
-                        }
-                    )
-                found = read_infrastructure_keys(
-                    Path(str(config.rpc_file)).parent / "keys",
-                    keystore_password(config.password_file),
-                    config.model_copy(
-                        update={"subchain_validators": len(spec.chains["M"].validators)}
-                    ),
-                    subchains,
+                if keys_of_spec is None:
+                    raise ChainUnavailable("resuming a deployment needs the folder of its keys")
+                password = keystore_password(config.password_file)
+                config, record = cls._deployed(
+                    config, spec, nodes, keys, keys_of_spec, password, views_cfg
                 )
-                keys.deployer, keys.relayer = found["deployer"], found["relayer"]
-                keys.committee, keys.validators = found["committee"], found["validators"]
-                addresses = {k: c.contracts[contract_of(k)].address for k, c in spec.chains.items()}
-                record = record_of(
-                    "rpc",
-                    {k: n.chain_id for k, n in nodes.items()},
-                    {k: n.rpc_url for k, n in nodes.items()},
-                    addresses,
-                    list(spec.committee.members),
-                    spec.committee.threshold,
-                    {k: c.validators for k, c in spec.chains.items()},
-                    int(spec.chains["M"].validator_threshold or config.subchain_threshold),
-                    spec.owner or keys.deployer.address,
-                    views_cfg,
-                )
-                check_deployed(
-                    {k: n.view() for k, n in nodes.items()},
-                    record,
-                    record.committee,
-                    record.threshold,
-                )
+                addresses = {k: c.contract for k, c in record.chains.items()}
         ids = [n.chain_id for n in nodes.values()]
         if len(set(ids)) != len(ids):
             raise ChainUnavailable(f"the chains must have distinct chain ids; got {ids}")
         if config.backend != "embedded":
             for k, targets in funding(keys, subchains, config).items():
                 fund(nodes[k].view(), targets, log)
-            if keys_dir is not None:
-                password = keystore_password(config.password_file)
-                new = keys.run_parties() if for_run and not resume else []
-                new += keys.infrastructure() if addresses is None else []
-                keys.write(Path(keys_dir), password, new)
+            new = keys.run_parties() if for_run and not run_keys else []
+            new += keys.infrastructure() if addresses is None else []
+            if where.keys is not None and new:
+                if password is None:
+                    password = keystore_password(config.password_file)
+                keys.write(where.keys, password, new)
         clients = {k: ChainClient(n.view(), log) for k, n in nodes.items()}
         if addresses is None:
             validators = {k: [v.address for v in vs] for k, vs in keys.validators.items()}
@@ -421,6 +446,52 @@ class Network:
         assert record is not None
         return cls._assemble(config, record, nodes, keys, log)
 
+    @staticmethod
+    def _deployed(
+        config: ChainConfig,
+        spec: RpcFile,
+        nodes: dict[str, ChainNode],
+        keys: Keys,
+        keys_dir: Path,
+        password: str,
+        views_cfg: dict[str, dict[str, str]],
+    ) -> tuple[ChainConfig, Deployment]:
+        """The record of the deployment ``spec`` names, checked on its chains; the
+        deployment's own parties' keys (read from ``keys_dir``) put into ``keys``."""
+        assert spec.committee is not None
+        subchains = [k for k in spec.chains if k not in ("M", "R")]
+        if len(spec.committee.members) != config.committee_size:
+            config = config.model_copy(
+                update={
+                    "committee_size": len(spec.committee.members),
+                    "threshold": spec.committee.threshold,
+                }
+            )
+        found = read_infrastructure_keys(
+            keys_dir,
+            password,
+            config.model_copy(update={"subchain_validators": len(spec.chains["M"].validators)}),
+            subchains,
+        )
+        keys.deployer, keys.relayer = found["deployer"], found["relayer"]
+        keys.committee, keys.validators = found["committee"], found["validators"]
+        record = record_of(
+            config.backend,
+            {k: n.chain_id for k, n in nodes.items()},
+            {k: n.rpc_url for k, n in nodes.items()},
+            {k: c.contracts[contract_of(k)].address for k, c in spec.chains.items()},
+            list(spec.committee.members),
+            spec.committee.threshold,
+            {k: c.validators for k, c in spec.chains.items()},
+            int(spec.chains["M"].validator_threshold or config.subchain_threshold),
+            spec.owner or keys.deployer.address,
+            views_cfg,
+        )
+        check_deployed(
+            {k: n.view() for k, n in nodes.items()}, record, record.committee, record.threshold
+        )
+        return config, record
+
     @classmethod
     def _assemble(
         cls,
@@ -435,7 +506,9 @@ class Network:
         def views_of(label: str) -> dict[str, ChainView]:
             own = record.views.get(label, {})
             return {
-                k: http_view(k, own[k], default[k].chain_id) if k in own else default[k]
+                k: http_view(k, own[k], default[k].chain_id, outage_s=config.outage_s)
+                if k in own
+                else default[k]
                 for k in default
             }
 

@@ -8,7 +8,9 @@ is a visible share of its time. :class:`KeepAliveProvider` is a web3
 provider like any other (web3's middleware, its formatters and its batch
 requests still apply); it reconnects once if the server closed the
 kept-alive connection, and a node that does not answer is an ``OSError``
-the views turn into :class:`~aoichain.chain.errors.ChainUnavailable`.
+the views ride out (:meth:`~aoichain.chain.views.ChainView.ride_out`). It
+counts the connections it opened: a new one may reach a node that restarted
+meanwhile, which a view then checks still holds the blocks it saw.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class KeepAliveProvider(JSONBaseProvider):
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
+        #: Connections opened so far (a new one after a failure may reach a restarted node).
+        self.connections = 0
 
     def __repr__(self) -> str:
         return f"KeepAliveProvider({self.endpoint_uri})"
@@ -61,11 +65,13 @@ class KeepAliveProvider(JSONBaseProvider):
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         return self._conn
 
-    def _post(self, body: bytes) -> bytes:
+    def _post(self, body: bytes, resend: bool = True) -> bytes:
         headers = {"Content-Type": "application/json"}
         with self._lock:
-            for attempt in (1, 2):
+            for attempt in (1, 2) if resend else (2,):
                 conn = self._connection()
+                if conn.sock is None:  # http.client connects (again) in request()
+                    self.connections += 1
                 try:
                     conn.request("POST", self._path, body, headers)
                     response = conn.getresponse()
@@ -92,12 +98,22 @@ class KeepAliveProvider(JSONBaseProvider):
         """One JSON-RPC call."""
         return self.decode_rpc_response(self._post(self.encode_rpc_request(method, params)))
 
+    def make_request_once(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """One JSON-RPC call that is never re-sent: a failed connection raises.
+
+        For calls that must not reach the node twice unseen (a transaction,
+        ``evm_mine``): the caller asks the node what it holds, then decides.
+        """
+        body = self.encode_rpc_request(method, params)
+        return self.decode_rpc_response(self._post(body, resend=False))
+
     def make_batch_request(
-        self, requests: list[tuple[RPCEndpoint, Any]]
+        self, requests: list[tuple[RPCEndpoint, Any]], *, resend: bool = True
     ) -> list[RPCResponse] | RPCResponse:
-        """Several JSON-RPC calls in one HTTP request (answers in request order)."""
+        """Several JSON-RPC calls in one HTTP request (answers in request order);
+        ``resend=False``: never re-sent (see :meth:`make_request_once`)."""
         body = self.encode_batch_rpc_request(requests)
-        answers = json.loads(self._post(body))
+        answers = json.loads(self._post(body, resend))
         if isinstance(answers, dict):  # the server refused the batch as a whole
             return cast(RPCResponse, answers)
         return cast(list[RPCResponse], sorted(answers, key=lambda a: int(a.get("id", 0))))

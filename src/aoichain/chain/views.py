@@ -7,13 +7,23 @@ connection to the URL the party was configured with; on the embedded backend
 every view of a chain reads the same in-process py-evm chain (a test may wrap
 one party's view in a lying provider).
 
-Any failure of the endpoint (connection refused, a block it does not have,
-a malformed answer) is one :class:`~aoichain.chain.errors.ChainUnavailable`
-naming the chain and the URL.
+A node that stops answering (connection refused or reset, a timeout) is
+waited for: the view reports the wait once (a
+:class:`~aoichain.chain.errors.ChainOutageWarning`), retries with a growing
+pause until the node answers again, then repeats the call; after ``outage_s``
+seconds it gives up with :class:`~aoichain.chain.errors.ChainDown`. A node
+that came back without a block the view saw (restarted from a state saved
+before that block) is :class:`~aoichain.chain.errors.ChainRewound`. Any other
+failure (a block the node does not have, a malformed answer) is one
+:class:`~aoichain.chain.errors.ChainUnavailable`. Each names the chain and
+the URL.
 """
 
 from __future__ import annotations
 
+import http.client
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -25,10 +35,22 @@ from web3.types import RPCEndpoint
 
 from aoichain.chain.abi import Codec, codec
 from aoichain.chain.artifacts import Artifact
-from aoichain.chain.errors import ChainRejected, ChainUnavailable
+from aoichain.chain.config import OUTAGE_S
+from aoichain.chain.errors import (
+    ChainDown,
+    ChainOutageWarning,
+    ChainRejected,
+    ChainRewound,
+    ChainUnavailable,
+)
 from aoichain.chain.proofs import StorageProof, parse_get_proof
 
 T = TypeVar("T")
+#: First and longest pause between two asks of a node that does not answer (seconds).
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 1.0
+# Every outage is its own event: report each one, not only the first of a kind.
+warnings.filterwarnings("always", category=ChainOutageWarning, append=True)
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,14 @@ class BlockHeader:
     number: int
     block_hash: bytes
     state_root: bytes
+
+
+@dataclass
+class _Wait:
+    """One call's wait for a node: when it gives up, and whether the wait was reported."""
+
+    deadline: float | None = None
+    reported: bool = False
 
 
 class ChainView:
@@ -53,13 +83,29 @@ class ChainView:
         The connection.
     url : str or None
         The endpoint's URL (None in process), for error messages.
+    outage_s : float
+        Seconds to wait for the endpoint when it stops answering.
     """
 
-    def __init__(self, key: str, chain_id: int, w3: Web3, url: str | None = None):
+    def __init__(
+        self,
+        key: str,
+        chain_id: int,
+        w3: Web3,
+        url: str | None = None,
+        *,
+        outage_s: float = OUTAGE_S,
+    ):
         self.key = key
         self.chain_id = chain_id
         self.w3 = w3
         self.url = url
+        self.outage_s = outage_s
+        #: Failed connections and new ones this view met (a client sending a block
+        #: of transactions checks what the node holds after one).
+        self.interruptions = 0
+        self._seen: tuple[int, bytes] | None = None
+        self._connections = self._connection_count()
 
     def __repr__(self) -> str:
         return f"ChainView({self.key} {self.url or 'in process'})"
@@ -69,15 +115,139 @@ class ChainView:
         """``chain P (http://127.0.0.1:8545)``: how errors name this view."""
         return f"chain {self.key} ({self.url or 'in process'})"
 
+    # ------------------------------------------------------------------ outages
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the endpoint does not answer (rather than answers badly)."""
+        return self.url is not None and isinstance(exc, OSError | http.client.HTTPException)
+
+    def ride_out(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()``, called again once the node answers if it stops answering meanwhile.
+
+        ``fn`` must be safe to repeat (a read, or a send that first checks
+        what the node already holds). Exceptions other than an outage pass
+        through unchanged. A dropped connection to a node that answers at
+        once is retried silently; a node that does not answer is reported
+        once (:class:`~aoichain.chain.errors.ChainOutageWarning`) and asked
+        again with a growing pause.
+
+        Raises
+        ------
+        ChainDown
+            If the node does not answer again within ``outage_s`` seconds.
+        ChainRewound
+            If it came back without a block this view saw.
+        """
+        wait = _Wait()
+        while True:
+            try:
+                result = fn()
+            except Exception as exc:
+                if not self.is_outage(exc):
+                    raise
+                self.wait_out(what, exc, wait)
+                continue
+            if self._connection_count() != self._connections:
+                try:
+                    self._reconnected()
+                except Exception as exc:
+                    if not self.is_outage(exc):
+                        raise  # ChainRewound; an outage: checked at the next call
+            return result
+
+    def wait_out(self, what: str, exc: BaseException, wait: _Wait | None = None) -> None:
+        """Wait until the node, which just failed with ``exc`` (an outage), answers again.
+
+        ``wait`` carries one call's deadline and whether it was reported over
+        its retries (a fresh one if None).
+
+        Raises
+        ------
+        ChainDown
+            If the node does not answer within ``outage_s`` of the call's first failure.
+        ChainRewound
+            If it came back without a block this view saw.
+        """
+        wait = wait or _Wait()
+        self.interruptions += 1
+        cause = f"{what}: {type(exc).__name__}: {exc}"
+        if wait.deadline is None:
+            wait.deadline = time.monotonic() + self.outage_s
+        elif time.monotonic() >= wait.deadline:  # it answers, yet this call keeps failing
+            raise ChainDown(self.key, self.url, f"does not answer ({cause})") from None
+        pause = RETRY_FIRST_S
+        while not self._answers():
+            if time.monotonic() >= wait.deadline:
+                raise ChainDown(
+                    self.key, self.url, f"is down: no answer for {self.outage_s:g} s ({cause})"
+                ) from None
+            if not wait.reported:
+                wait.reported = True
+                warnings.warn(
+                    f"{self.where} does not answer ({cause}); waiting up to "
+                    f"{self.outage_s:g} s for it to come back",
+                    ChainOutageWarning,
+                    stacklevel=4,
+                )
+            time.sleep(max(0.0, min(pause, wait.deadline - time.monotonic())))
+            pause = min(2 * pause, RETRY_MAX_S)
+
+    def _answers(self) -> bool:
+        """Whether the node answers now (then checked to hold the blocks this view saw)."""
+        try:
+            self.w3.provider.make_request(RPCEndpoint("eth_blockNumber"), [])
+            self._reconnected()
+        except Exception as exc:
+            if self.is_outage(exc):
+                return False
+            raise
+        return True
+
+    def _reconnected(self) -> None:
+        """The provider opened a new connection: check the node still holds what this view saw."""
+        count = self._connection_count()
+        self.interruptions += 1
+        self.check_continuity()
+        self._connections = count
+
+    def _connection_count(self) -> int:
+        return int(getattr(self.w3.provider, "connections", 0))
+
+    def saw(self, number: int, block_hash: bytes) -> None:
+        """Note a block this view's party saw (a receipt's, a header's): the chain must keep it."""
+        if self._seen is None or number > self._seen[0]:
+            self._seen = (number, bytes(block_hash))
+
+    def check_continuity(self) -> None:
+        """Check the node still holds the latest block this view saw (after a reconnection).
+
+        Raises
+        ------
+        ChainRewound
+            If it does not (it restarted from a state saved before that block).
+        """
+        if self._seen is None:
+            return
+        number, block_hash = self._seen
+        answer = self.w3.provider.make_request(
+            RPCEndpoint("eth_getBlockByNumber"), [hex(number), False]
+        )
+        block = answer.get("result")
+        if not block or _unhex(block["hash"]) != block_hash:
+            head = self.w3.provider.make_request(RPCEndpoint("eth_blockNumber"), [])
+            raise ChainRewound(self.key, self.url, number, int(str(head.get("result", "0x0")), 16))
+
     def _read(self, what: str, fn: Callable[[], T]) -> T:
         try:
-            return fn()
-        except ContractLogicError:
+            return self.ride_out(what, fn)
+        except (ContractLogicError, ChainDown, ChainUnavailable):
             raise
-        except Exception as exc:  # connection, missing block, malformed answer: all unusable
+        except Exception as exc:  # a missing block, a malformed answer: unusable
             raise ChainUnavailable(
                 f"{self.where}: {what} failed: {type(exc).__name__}: {exc}"
             ) from None
+
+    # ------------------------------------------------------------------ reading
 
     def head(self) -> int:
         """The number of the latest block."""
@@ -86,7 +256,9 @@ class ChainView:
     def block(self, number: int | str = "latest") -> BlockHeader:
         """Number, hash and state root of a block (``"latest"`` or a number)."""
         raw = self._read(f"reading block {number}", lambda: self.w3.eth.get_block(number))  # type: ignore[arg-type]
-        return BlockHeader(int(raw["number"]), bytes(raw["hash"]), bytes(raw["stateRoot"]))
+        header = BlockHeader(int(raw["number"]), bytes(raw["hash"]), bytes(raw["stateRoot"]))
+        self.saw(header.number, header.block_hash)
+        return header
 
     def get_proof(self, address: str, slots: Sequence[int], block: int) -> StorageProof:
         """The ``eth_getProof`` answer for ``slots`` of ``address`` at ``block``."""
@@ -205,8 +377,11 @@ def bound(w3: Web3, artifact: Artifact, address: str) -> Contract:
     return contract
 
 
-def http_view(key: str, url: str, expected_chain_id: int | None = None) -> ChainView:
-    """A view through the JSON-RPC endpoint at ``url``, its chain id checked.
+def http_view(
+    key: str, url: str, expected_chain_id: int | None = None, *, outage_s: float = OUTAGE_S
+) -> ChainView:
+    """A view through the JSON-RPC endpoint at ``url``, its chain id checked (once, now:
+    an endpoint that does not answer now is bad input, not an outage).
 
     Raises
     ------
@@ -216,11 +391,14 @@ def http_view(key: str, url: str, expected_chain_id: int | None = None) -> Chain
     from aoichain.chain.nodes import http_web3
 
     w3 = http_web3(key, url)
-    view = ChainView(key, expected_chain_id or 0, w3, url)
-    chain_id = int(view._read("reading the chain id", lambda: w3.eth.chain_id))
+    try:
+        chain_id = int(w3.eth.chain_id)
+    except Exception as exc:  # nothing answers, or not JSON-RPC: not usable
+        raise ChainUnavailable(
+            f"chain {key}: no EVM node answers at {url} ({type(exc).__name__}: {exc})"
+        ) from None
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise ChainUnavailable(
             f"chain {key}: the node at {url} has chain id {chain_id}, expected {expected_chain_id}"
         )
-    view.chain_id = chain_id
-    return view
+    return ChainView(key, chain_id, w3, url, outage_s=outage_s)

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from aoichain import __version__
 from aoichain.config import describe_validation_error
-from aoichain.errors import AoichainError, InvalidInput
+from aoichain.errors import AoichainError, InvalidInput, Outage
 
 app = typer.Typer(
     name="aoichain",
@@ -39,6 +39,8 @@ err_console = Console(stderr=True)
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+#: Something the command was using stopped answering (a chain node that stayed down).
+EXIT_OUTAGE = 3
 
 
 def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -51,9 +53,11 @@ def fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
 def cli_errors() -> Iterator[None]:
     """Turn library errors into one clear line and an exit status.
 
-    Bad input (``InvalidInput``, pydantic validation) exits 2; any other
-    ``AoichainError`` exits 1. Nothing else is caught: a bug should show its
-    traceback.
+    Bad input (``InvalidInput``, pydantic validation) exits 2; a service that
+    stopped answering (``Outage``: a chain node down, ``ChainDown``), or an
+    error raised from one (a run aborted because a chain was down), exits 3;
+    any other ``AoichainError`` exits 1. Nothing else is caught: a bug should
+    show its traceback.
     """
     try:
         yield
@@ -62,7 +66,16 @@ def cli_errors() -> Iterator[None]:
     except ValidationError as exc:
         fail(describe_validation_error(exc), EXIT_BAD_INPUT)
     except AoichainError as exc:
-        fail(str(exc), EXIT_FAILURE)
+        fail(str(exc), EXIT_OUTAGE if _outage(exc) else EXIT_FAILURE)
+
+
+def _outage(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is an :class:`Outage` or was raised from one."""
+    while exc is not None:
+        if isinstance(exc, Outage):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _version(value: bool) -> None:
@@ -81,7 +94,9 @@ def _root(
 
 
 def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+    err_console.print(
+        f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+    )
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aoichain.cli._app import app, cli_errors, console
+from aoichain.cli._app import app, cli_errors, console, err_console
 
 if TYPE_CHECKING:
     from aoichain.workflow import RoundMetrics, RunSummary
@@ -68,14 +68,15 @@ def _overrides(
 class _RoundProgress:
     """A rich progress bar with the latest round's accuracy, AoI and chain activity."""
 
-    def __init__(self, total: int, label: str = "rounds") -> None:
+    def __init__(self, total: int, label: str = "rounds", *, quiet_stdout: bool = False) -> None:
+        # With --json, stdout holds the JSON alone: the progress goes to stderr.
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console if quiet_stdout else console,
             transient=False,
         )
         self.total = total
@@ -158,7 +159,7 @@ def run(
             cfg = resumable_config(resume)
         else:
             cfg = load_run_config(config, over)
-        bar = _RoundProgress(cfg.task.rounds)
+        bar = _RoundProgress(cfg.task.rounds, quiet_stdout=as_json)
         with bar.progress:
             if resume is not None:
                 result = resume_run(resume, on_round=bar.round, on_status=bar.status)
@@ -195,7 +196,9 @@ def compare(
 
     with cli_errors():
         cfg = load_run_config(config, _overrides(rounds, workers, None, data, chains, seed))
-        bar = _RoundProgress(cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds")
+        bar = _RoundProgress(
+            cfg.task.rounds * len(BUILTIN_SCHEMES), "schemes x rounds", quiet_stdout=as_json
+        )
         done: dict[str, int] = {}
 
         def on_round(scheme: str, row: RoundMetrics) -> None:

@@ -28,7 +28,7 @@ from aoichain.workflow.steps import (
     Uploaded,
 )
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask, RunAborted, answer_request
+from aoichain.workflow.task import FederatedTask, RunAborted, RunInterrupted, answer_request
 from aoichain.workflow.workers import Worker
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "RoundMetrics",
     "RunAborted",
     "RunConfig",
+    "RunInterrupted",
     "RunResult",
     "RunSummary",
     "Scheme",

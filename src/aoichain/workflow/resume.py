@@ -87,7 +87,7 @@ def recover_run(out_dir: str | Path, on_status: Callable[[str], None] | None = N
     status("reaching the chains")
     chain = config.chain.resolved()
     with Network.start(
-        chain, workers={"P": n, "V": n}, keys_dir=out / "keys", resume=True
+        chain, workers={"P": n, "V": n}, keys_dir=out / "keys", run_keys=True
     ) as network:
         task = FederatedTask(prepared, network, ModelStore(out / "store"))
         done = []

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from aoichain.chain import Network, TaskSpec
 from aoichain.config import build_model, describe_validation_error
-from aoichain.errors import InvalidInput
+from aoichain.errors import InvalidInput, Outage
 from aoichain.fl import (
     AGGREGATION_RULES,
     AggregationRule,
@@ -51,7 +51,7 @@ from aoichain.workflow.sources import (
 )
 from aoichain.workflow.steps import Plugins, Prepared, RoundMetrics, TaskOutcome
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask
+from aoichain.workflow.task import FederatedTask, RunInterrupted
 from aoichain.workflow.workers import build_workers
 
 
@@ -351,6 +351,9 @@ def run_task(
         Bad config values, plug-ins, data or chain URLs; raised before anything is written.
     RunAborted
         A round failed after the task was published; the task was settled.
+    RunInterrupted
+        A node of chains that outlive the run went down past the wait; the
+        task waits in the journal (resume or recover it).
     """
     status = on_status or (lambda _msg: None)
     status("solving the contract and reading the streams")
@@ -377,7 +380,7 @@ def run_task(
     chains: AbstractContextManager[Network] = (
         nullcontext(network)
         if network is not None
-        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, resume=resume)
+        else Network.start(chain, workers={"P": n, "V": n}, keys_dir=keys_dir, run_keys=resume)
     )
     with chains as network:
         out.mkdir(parents=True, exist_ok=True)
@@ -389,6 +392,13 @@ def run_task(
         task = task_cls(prepared, network, store, on_round=on_round, journal=journal)
         try:
             outcome = task.run()
+        except Outage as exc:
+            if config.chain.backend != "rpc":
+                raise
+            raise RunInterrupted(
+                f"{exc}; the task waits in {out}: once the node is back, "
+                f"'aoichain run --resume {out}' finishes it, 'aoichain recover {out}' settles it"
+            ) from exc
         finally:
             journal.receipts(network.receipts)
         deployments = network.deployment.to_json()

@@ -48,7 +48,7 @@ from aoichain.chain import (
 )
 from aoichain.chain import Worker as ChainWorker
 from aoichain.chain.client import send_together
-from aoichain.errors import AoichainError, IntegrityError
+from aoichain.errors import AoichainError, IntegrityError, Outage
 from aoichain.fl import (
     Metrics,
     ModelStore,
@@ -88,6 +88,11 @@ from aoichain.workflow.workers import Worker
 
 class RunAborted(AoichainError):
     """A run failed after publishing; the task was settled (finished, escrow reclaimed)."""
+
+
+class RunInterrupted(Outage):
+    """A chain's node went down mid-run; the task waits in the run folder's journal, to be
+    resumed (``aoichain run --resume``) or settled (``aoichain recover``)."""
 
 
 def answer_request(
@@ -502,10 +507,10 @@ class FederatedTask(PaymentSteps):
         RunAborted
             If a round fails after the task was published; the task is
             settled first (:meth:`settle`) and the message says how.
-        ChainUnavailable
-            If a chain's node is down past the wait: nothing can be settled
-            then; the journal lets ``--resume`` (or ``aoichain recover``)
-            finish the task once the node is back.
+        ChainUnavailable, Outage
+            If a chain's node is down past the wait (or answers nonsense):
+            nothing can be settled then; the journal lets ``--resume`` (or
+            ``aoichain recover``) finish the task once the node is back.
         """
         rounds, m = self.config.task.rounds, len(self.workers)
         state = load_state(self.journal, m, rounds) if self.journal else RunState()
@@ -543,6 +548,9 @@ class FederatedTask(PaymentSteps):
                 before, n_receipts = self.phases.snapshot(), len(receipts)
                 if not state.opened:
                     self.open_round(task_id, r)
+                elif r == first and r > 0:  # resumed: a node back from an older state
+                    with self.phases.timing("relaying"):  # gets the opening model again
+                        self.network.relayer.relay_global_model(task_id, r - 1)
                 requests, late = self.in_time(r, self.serve(r, enrolled.workers))
                 trained = self.train(r, model, requests)
                 uploaded = self.upload(task_id, r, trained)
@@ -638,7 +646,7 @@ class FederatedTask(PaymentSteps):
             self._write("paid", paid=sum(payout.paid_wei), reclaimed=payout.reclaimed_wei)
             if self.journal is not None:
                 self.journal.receipts(receipts)
-        except ChainUnavailable:
+        except (ChainUnavailable, Outage):
             raise  # a node is down: nothing can be settled now; the journal keeps the task
         except Exception as exc:
             try:
