@@ -96,7 +96,7 @@ def test_more_rules_plug_in_by_name() -> None:
         ([b"x"], [-1], "fedavg", {}, "weights"),
         ([b"x", b"y"], [0, 0], "fedavg", {}, "positive sum"),
         ([b"x"], [float("nan")], "fedavg", {}, "finite"),
-        ([b"x"], [1], "krum", {}, "must be one of"),
+        ([b"x"], [1], "bulyan", {}, "must be one of"),
         ([b"x"], [1], "trimmed_mean", {"trim": 0.5}, r"range \[0, 0.5\)"),
         ([b"x"], [1], "median", {"trim": 0.1}, "Bad options"),
     ],

@@ -281,3 +281,19 @@ def test_resume_finishes_a_flower_run_on_flower_and_a_dead_superlink_exits_3(
     assert result.exit_code == 3
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert errors == ["error: the SuperLink (pid 1) was killed (SIGKILL) after 2 rounds"]
+
+
+def test_byzantine_workers_are_refused_before_a_federation_starts_and_honest_ones_are_not() -> None:
+    from aoichain.errors import InvalidInput
+    from aoichain.flower.server import check_injector
+
+    honest = load_run_config(overrides={"workers": {"physical": 2}, "faults": {"dropout": 0.2}})
+    check_injector(prepare(honest).plugins.faults)  # the configured injector, no attacker
+    byzantine = load_run_config(
+        overrides={
+            "workers": {"physical": 2},
+            "faults": {"byzantine": {"workers": 1, "attack": "sign_flip"}},
+        }
+    )
+    with pytest.raises(InvalidInput, match=r"\[faults\] byzantine acts at attack_cache"):
+        check_injector(prepare(byzantine).plugins.faults)

@@ -321,7 +321,9 @@ def federated_train(
             updates = [train_local(spec, blob, d, c) for d, c in zip(caches, cfgs, strict=True)]
         if not updates:
             raise InvalidInput("federated_train: no worker has any data.")
-        blob = aggregate([u.blob for u in updates], [u.samples for u in updates], rule)
+        blob = aggregate(
+            [u.blob for u in updates], [u.samples for u in updates], rule, reference=blob
+        )
         samples = sum(u.samples for u in updates)
         history.append(
             RoundRecord(

@@ -270,6 +270,9 @@ def run_federation(
             )
     status("solving the contract and reading the streams")
     prepared = prepare(config)
+    from aoichain.flower.server import check_injector
+
+    check_injector(prepared.plugins.faults)  # before any process starts
     faults = dict(worker_faults or {})
     n = config.workers.physical
     unknown = sorted(set(faults) - {f"{s}{i}" for s in "PV" for i in range(n)})

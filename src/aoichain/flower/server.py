@@ -60,6 +60,7 @@ from aoichain.workflow import (
     Uploaded,
     Worker,
 )
+from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
 from aoichain.workflow.journal import Journal, load_state
 from aoichain.workflow.steps import Claimed, Payout
 from aoichain.workflow.updates import unseal
@@ -246,6 +247,32 @@ class Federation:
         return replies
 
 
+def check_injector(faults: FaultInjector) -> None:
+    """Refuse a fault injector that would act where the flower engine cannot call it.
+
+    Raises
+    ------
+    InvalidInput
+        If it acts at ``attack_cache`` or ``attack_update`` (a worker trains on its
+        own machine), e.g. ``[faults] byzantine``.
+    """
+    acting = []
+    for point in ("attack_cache", "attack_update"):
+        owner = next(c for c in type(faults).__mro__ if point in c.__dict__)
+        idle = owner is FaultInjector or (
+            owner is ConfiguredFaults and not getattr(faults, "byzantine_workers", None)
+        )
+        if not idle:
+            acting.append(point)
+    if acting:
+        name = type(faults).__name__
+        what = "[faults] byzantine" if owner is ConfiguredFaults else f"The fault injector {name}"
+        raise InvalidInput(
+            f"{what} acts at {', '.join(acting)}, which the flower engine cannot call: each "
+            f"worker trains on its own machine (give a worker its faults in its node config)."
+        )
+
+
 class FlowerTask(FederatedTask):
     """The federated task with its workers on Flower SuperNodes (see the module docstring).
 
@@ -274,14 +301,7 @@ class FlowerTask(FederatedTask):
         federation: Federation,
     ) -> None:
         super().__init__(prepared, network, store, on_round, journal)
-        faults = type(self.plugins.faults)
-        acting = [p for p in ("attack_cache", "attack_update") if p in faults.__dict__]
-        if acting:
-            raise InvalidInput(
-                f"The fault injector {faults.__name__} acts at {', '.join(acting)}, which the "
-                f"flower engine cannot call: each worker trains on its own machine (give a "
-                f"worker its faults in its node config)."
-            )
+        check_injector(self.plugins.faults)
         self.parties = network
         self.federation = federation
         self._task_id = -1

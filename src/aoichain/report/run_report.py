@@ -118,7 +118,12 @@ def _payment_figure(rows: Sequence[Mapping[str, Any]], reclaimed: int) -> bytes:
     fig = new_figure(1, panel_size=(9.0, 3.6))
     ax = fig.axes[0]
     x = np.arange(len(rows))
-    ax.bar(x, [r["paid_wei"] / 1e18 for r in rows], color=PALETTE[0])
+    colours = [PALETTE[1] if r["byzantine"] else PALETTE[0] for r in rows]
+    ax.bar(x, [r["paid_wei"] / 1e18 for r in rows], color=colours)
+    if any(r["byzantine"] for r in rows):
+        ax.bar([], [], color=PALETTE[0], label="honest")
+        ax.bar([], [], color=PALETTE[1], label="Byzantine (valid records, paid alike)")
+        ax.legend(fontsize=8)
     ax.set_xticks(x, [r["worker"] for r in rows], rotation=90, fontsize=7)
     ax.set_ylabel("withdrawn (ether)")
     ax.set_title(f"payments on the main chain; publisher reclaimed {reclaimed / 1e18:.4g} ether")
@@ -259,6 +264,34 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _byzantine_callout(result: RunResult, rows: Sequence[Mapping[str, Any]]) -> list[Callout]:
+    """Who attacked, how, and what stood in the way (none in an honest run)."""
+    attackers = [r for r in rows if r["byzantine"]]
+    if not attackers:
+        return []
+    names = result.summary.plugins
+    rule = names["aggregation"]
+    options = result.prepared.config.train.aggregation_options
+    if options and rule == result.prepared.config.train.aggregation:
+        rule += " (" + ", ".join(f"{k} = {v}" for k, v in options.items()) + ")"
+    first, last = result.summary.initial_roc_auc, result.summary.final_roc_auc
+    return [
+        Callout(
+            "info",
+            f"{len(attackers)} of {len(rows)} workers are Byzantine",
+            [
+                f"Attack: {result.summary.byzantine_attack}; attackers: "
+                + ", ".join(str(r["worker"]) for r in attackers)
+                + ".",
+                "They sign valid records of what they send: the chains accept their updates "
+                "and pay them; only the aggregation rule stands in their way.",
+                f"Aggregation rule: **{rule}**; ROC AUC {first:.3f} untrained, {last:.3f} "
+                "after the last round (compare an honest run of the same seed).",
+            ],
+        )
+    ]
+
+
 def run_document(result: RunResult) -> Document:
     """The run's report as a document (rendered to HTML by :func:`write_run_report`)."""
     cfg = result.prepared.config
@@ -298,6 +331,7 @@ def run_document(result: RunResult) -> Document:
         Callout("holds", "Payments match the ledger", list(summary.balance_checks)),
         *_evaluation_blocks(result),
         *_learned_blocks(result),
+        *_byzantine_callout(result, rows),
         Heading("Learning"),
         FigureBlock(
             _accuracy_figure(result), "accuracy.png", "Global model and freshness by round."
@@ -356,6 +390,7 @@ def run_document(result: RunResult) -> Document:
                 "delivered",
                 "missed rounds",
                 "paid (wei)",
+                "Byzantine",
             ],
             [
                 [
@@ -367,6 +402,7 @@ def run_document(result: RunResult) -> Document:
                     str(r["rounds_delivered"]),
                     r["rounds_missed"] or "-",
                     f"{r['paid_wei']:,}",
+                    r["attack"] or "-",
                 ]
                 for r in rows
             ],

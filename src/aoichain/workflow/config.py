@@ -21,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aoichain.chain import ChainConfig
 from aoichain.config import describe_validation_error, load_toml
 from aoichain.errors import InvalidInput
-from aoichain.fl import AGGREGATION_RULES, TARGET_METRICS, ModelSpec, TrainConfig
+from aoichain.fl import AGGREGATION_RULES, TARGET_METRICS, ModelSpec, TrainConfig, get_rule
+from aoichain.fl.aggregation import largest_krum_f
 from aoichain.fl.metrics import TargetMetric
 from aoichain.incentive import Market, equal_types
+from aoichain.workflow.byzantine import ByzantineSettings
 from aoichain.workflow.faults import FAULT_KIND
 from aoichain.workflow.plugins import (
     AGGREGATION_KIND,
@@ -301,7 +303,17 @@ class TrainSettings(_Frozen):
     )
     aggregation: str = Field(
         default="fedavg",
-        description="fedavg, median, trimmed_mean, or a plug-in 'package.module:name'.",
+        description=(
+            "fedavg, median, trimmed_mean, norm_clip, krum, multi_krum, or a plug-in "
+            "'package.module:name'."
+        ),
+    )
+    aggregation_options: dict[str, int | float] = Field(
+        default_factory=dict,
+        description=(
+            "Options of a built-in rule: trim (trimmed_mean), bound (norm_clip), "
+            "f (krum, multi_krum), m (multi_krum)."
+        ),
     )
 
     @field_validator("aggregation")
@@ -309,9 +321,23 @@ class TrainSettings(_Frozen):
     def _aggregation(cls, value: str) -> str:
         return _plugin_name(value, AGGREGATION_KIND, AGGREGATION_RULES)
 
+    @model_validator(mode="after")
+    def _rule_options(self) -> TrainSettings:
+        if self.aggregation_options:
+            if is_dotted(self.aggregation):
+                raise ValueError(
+                    "aggregation_options are options of a built-in rule; a plug-in rule "
+                    "takes its settings itself (e.g. from a zero-argument factory)"
+                )
+            try:
+                get_rule(self.aggregation, **self.aggregation_options)
+            except InvalidInput as exc:
+                raise ValueError(f"aggregation_options: {exc}") from None
+        return self
+
 
 class FaultSettings(_Frozen):
-    """Faults injected on purpose, to watch the ledger reject them."""
+    """Faults injected on purpose, to watch the ledger reject them or the run survive them."""
 
     tamper_blob: tuple[int, int] | None = Field(
         default=None, description="(round, worker): that worker's stored blob is altered."
@@ -324,6 +350,13 @@ class FaultSettings(_Frozen):
         ge=0.0,
         lt=1.0,
         description="Probability that a worker misses a round (seeded; the retry draws anew).",
+    )
+    byzantine: ByzantineSettings | None = Field(
+        default=None,
+        description=(
+            "Byzantine workers: { workers = K, attack = 'sign_flip' | 'scale' | 'noise' | "
+            "'label_flip' } and the attack's strength (sign_flip_scale, scale_factor, noise_std)."
+        ),
     )
     injector: str | None = Field(
         default=None,
@@ -416,6 +449,21 @@ class RunConfig(_Frozen):
             raise ValueError(
                 f"data.holdout_block ({self.data.holdout_block}) must be at least "
                 f"train.window ({self.train.window}), or no held-out window fits in a block"
+            )
+        f = self.train.aggregation_options.get("f")
+        if self.train.aggregation in ("krum", "multi_krum") and f is not None:
+            most = largest_krum_f(self.n_workers)
+            if f > most:
+                raise ValueError(
+                    f"train.aggregation_options.f = {f} is more Byzantine workers than "
+                    f"{self.train.aggregation} tolerates among {self.n_workers} workers "
+                    f"(at most {most}: 2 f + 3 <= workers)"
+                )
+        byzantine = self.faults.byzantine
+        if byzantine is not None and byzantine.workers > self.n_workers:
+            raise ValueError(
+                f"faults.byzantine.workers ({byzantine.workers}) must be at most the number of "
+                f"workers ({self.n_workers}: workers.physical and their twins)"
             )
         if self.faults.tamper_blob is not None:
             r, w = self.faults.tamper_blob

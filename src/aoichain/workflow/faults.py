@@ -8,7 +8,8 @@ a plug-in overrides the points it needs:
   not answer the request; ``attempt`` 1 is the round's retry);
 - :meth:`FaultInjector.attack_cache` and :meth:`FaultInjector.attack_update`:
   a Byzantine worker poisons its data before training or its update after
-  (it still signs a valid record of what it sends);
+  (it still signs a valid record of what it sends; the attacks of ``[faults]
+  byzantine`` are in :mod:`aoichain.workflow.byzantine`);
 - :meth:`FaultInjector.after_store`: an update's blob was just stored (e.g.
   alter it, so that the aggregator's hash check refuses it);
 - :meth:`FaultInjector.lying_relayer`: whether a relayer first forwards a
@@ -16,6 +17,8 @@ a plug-in overrides the points it needs:
 
 ``[faults]`` in the run config builds a :class:`ConfiguredFaults`;
 ``[faults] injector = "package.module:name"`` names a plug-in instead.
+:meth:`FaultInjector.attack_of` is no point of the loop: it tells the run's
+outputs which workers attack, and how.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ import hashlib
 from dataclasses import dataclass
 
 from aoichain.fl import Dataset, ModelStore
+from aoichain.workflow.byzantine import (
+    ByzantineSettings,
+    attack_blob,
+    describe_attack,
+    flip_labels,
+    noise_rng,
+)
 from aoichain.workflow.plugins import Kind
 from aoichain.workflow.workers import Worker
 
@@ -52,6 +62,10 @@ class FaultInjector:
         """Whether a relayer forwards a false payload (before an honest one) in this round."""
         return False
 
+    def attack_of(self, worker: Worker) -> str | None:
+        """The attack ``worker`` mounts, in words (for the run's outputs); None if honest."""
+        return None
+
 
 @dataclass(frozen=True)
 class ConfiguredFaults(FaultInjector):
@@ -68,12 +82,19 @@ class ConfiguredFaults(FaultInjector):
         reproducibly from ``seed``, the round, the worker and the attempt).
     seed : int
         The run's seed.
+    byzantine : ByzantineSettings, optional
+        The attack of the Byzantine workers.
+    byzantine_workers : frozenset of int
+        Who attacks (worker indices), e.g. from
+        :func:`aoichain.workflow.byzantine.choose_byzantine`.
     """
 
     tamper_blob: tuple[int, int] | None = None
     lying_relayer_round: int | None = None
     dropout: float = 0.0
     seed: int = 0
+    byzantine: ByzantineSettings | None = None
+    byzantine_workers: frozenset[int] = frozenset()
 
     def drops_out(self, round_no: int, worker: Worker, attempt: int) -> bool:
         if self.dropout <= 0.0:
@@ -92,6 +113,23 @@ class ConfiguredFaults(FaultInjector):
 
     def lying_relayer(self, round_no: int) -> bool:
         return self.lying_relayer_round == round_no
+
+    def attack_cache(self, round_no: int, worker: Worker, cache: Dataset) -> Dataset:
+        attack = self._attack(worker)
+        return flip_labels(cache) if attack and attack.attack == "label_flip" else cache
+
+    def attack_update(self, round_no: int, worker: Worker, model: bytes, update: bytes) -> bytes:
+        attack = self._attack(worker)
+        if attack is None:
+            return update
+        return attack_blob(attack, model, update, noise_rng(self.seed, round_no, worker.index))
+
+    def attack_of(self, worker: Worker) -> str | None:
+        attack = self._attack(worker)
+        return None if attack is None else describe_attack(attack)
+
+    def _attack(self, worker: Worker) -> ByzantineSettings | None:
+        return self.byzantine if worker.index in self.byzantine_workers else None
 
 
 FAULT_KIND = Kind(

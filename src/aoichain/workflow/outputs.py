@@ -34,6 +34,7 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
     market, contract = prepared.market, prepared.contract
     t, a = float(market.t), float(market.a)
     alphas = np.broadcast_to(np.asarray(market.alpha, dtype=float), (len(market.gammas),))
+    attack_of = attacks(prepared)
     missed: dict[str, list[int]] = {}
     for x in outcome.rejections:
         if x.where == "worker":  # it did not answer, or answered past the deadline
@@ -83,9 +84,25 @@ def worker_rows(prepared: Prepared, outcome: TaskOutcome) -> list[dict[str, Any]
                 "sp_utility_measured": g_measured - reward,
                 "credited_wei": outcome.credited_wei[w.index],
                 "paid_wei": outcome.paid_wei[w.index],
+                "byzantine": w.index in attack_of,
+                "attack": attack_of.get(w.index, ""),
             }
         )
     return rows
+
+
+def attacks(prepared: Prepared) -> dict[int, str]:
+    """The attack of each Byzantine worker, in words, by worker index (honest ones absent).
+
+    Asked of the run's fault injector; one that has no ``attack_of`` (a
+    plug-in that does not subclass :class:`~aoichain.workflow.FaultInjector`)
+    names nobody.
+    """
+    attack_of = getattr(prepared.plugins.faults, "attack_of", None)
+    if attack_of is None:
+        return {}
+    found = {w.index: attack_of(w) for w in prepared.workers}
+    return {index: str(attack) for index, attack in found.items() if attack}
 
 
 def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any]]) -> RunSummary:
@@ -114,6 +131,7 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
     for r in outcome.rounds:
         for name in r.streams_without_anomalies.split():
             without[name] = without.get(name, 0) + 1
+    byzantine = [r for r in rows if r["byzantine"]]
     return RunSummary(
         scheme=prepared.plugins.names["scheme"],
         plugins=prepared.plugins.names,
@@ -145,6 +163,8 @@ def summarise(prepared: Prepared, outcome: TaskOutcome, rows: list[dict[str, Any
         mean_latency_s=mean_finite(outcome.requests.latency),
         updates_accepted=sum(r.accepted for r in outcome.rounds),
         updates_rejected=sum(r.rejected for r in outcome.rounds),
+        byzantine_workers=len(byzantine),
+        byzantine_attack="; ".join(sorted({r["attack"] for r in byzantine})) or None,
         rejections=[asdict(x) for x in outcome.rejections],
         gas_total=sum(r.gas for r in outcome.rounds),
         sp_utility_contract=float(contract.sp_utility_total),

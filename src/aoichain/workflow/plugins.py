@@ -8,7 +8,9 @@ Python (the models are Flower's ``Strategy`` and SciPy's
 TOML key            built-in names       a plug-in is
 ==================  ===================  ==================================================
 [train] aggregation fedavg, median,      ``(stacked (K, ...), weights (K,)) -> (...)``,
-                    trimmed_mean         float64 arrays (:class:`aoichain.fl.AggregationRule`)
+                    trimmed_mean,        float64 arrays (:class:`aoichain.fl.AggregationRule`)
+                    norm_clip, krum,
+                    multi_krum
 [task] scheme       CA, CC, CS, flat     ``(market, method) -> Contract``
                                          (:class:`aoichain.workflow.schemes.Scheme`)
 [data] source       generator, folder    ``(request) -> list[SensorStream]``

@@ -9,6 +9,7 @@ before the run folder is created or a transaction is sent.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -32,10 +33,12 @@ from aoichain.fl import (
     PrivacyPolicy,
     SensorStream,
     fit_normaliser,
+    get_rule,
     holdout_split,
     twin_view,
 )
 from aoichain.incentive import DEFAULT_C_MAX_INTEGER, Contract, LearnedSatisfaction, Market
+from aoichain.workflow.byzantine import choose_byzantine
 from aoichain.workflow.config import RunConfig, config_to_toml
 from aoichain.workflow.faults import FAULT_KIND, ConfiguredFaults, FaultInjector
 from aoichain.workflow.journal import Journal, check_resumable
@@ -96,6 +99,9 @@ def resolve_plugins(
     object, by its dotted path).
     """
     f = config.faults
+    attackers = choose_byzantine(
+        config.n_workers, f.byzantine.workers if f.byzantine else 0, config.task.seed
+    )
     names = {
         "aggregation": config.train.aggregation,
         "scheme": config.task.scheme,
@@ -104,9 +110,10 @@ def resolve_plugins(
     }
     given = {"aggregation": aggregation, "scheme": scheme, "source": source, "faults": faults}
     names.update({k: describe(obj) for k, obj in given.items() if obj is not None})
+    options = config.train.aggregation_options
+    rules = {name: functools.partial(get_rule, name, **options) for name in AGGREGATION_RULES}
     return Plugins(
-        aggregation=aggregation
-        or resolve(names["aggregation"], AGGREGATION_KIND, AGGREGATION_RULES),
+        aggregation=aggregation or resolve(names["aggregation"], AGGREGATION_KIND, rules),
         scheme=scheme or resolve(names["scheme"], SCHEME_KIND, builtin_schemes(config.task.flat_c)),
         source=source or resolve(names["source"], SOURCE_KIND, BUILTIN_SOURCES),
         faults=faults
@@ -115,7 +122,12 @@ def resolve_plugins(
             FAULT_KIND,
             {
                 "configured": lambda: ConfiguredFaults(
-                    f.tamper_blob, f.lying_relayer, f.dropout, config.task.seed
+                    f.tamper_blob,
+                    f.lying_relayer,
+                    f.dropout,
+                    config.task.seed,
+                    byzantine=f.byzantine,
+                    byzantine_workers=attackers,
                 )
             },
         ),

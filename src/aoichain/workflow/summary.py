@@ -55,6 +55,8 @@ class RunSummary(BaseModel):
     mean_latency_s: float
     updates_accepted: int
     updates_rejected: int
+    byzantine_workers: int = 0
+    byzantine_attack: str | None = None
     rejections: list[dict[str, object]]
     gas_total: int
     sp_utility_contract: float

@@ -409,7 +409,11 @@ class FederatedTask(PaymentSteps):
                     continue
                 weights.append(float(record.samples))
                 included.append((worker, record))
-            blob = aggregate(models, weights, self.plugins.aggregation) if models else model.blob
+            blob = (
+                aggregate(models, weights, self.plugins.aggregation, reference=model.blob)
+                if models
+                else model.blob
+            )
             new = GlobalModel(blob, self.store.put(blob))
         return Aggregated(new, included, rejections)
 
