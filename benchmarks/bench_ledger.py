@@ -86,7 +86,7 @@ def play(backend: str, workers: int, subchains: int) -> dict[str, Any]:
         task = net.publisher.publish(spec)
         net.relayer.relay_task(task)
         groups = by_subchain(net)
-        tickets = {}
+        tickets: dict[str, Any] = {}
         counts = [0, 0]
         for ws in groups.values():
             for w in ws:
@@ -189,6 +189,26 @@ def write(results: Sequence[dict[str, Any]], out: Path) -> None:
                           r["max_tx_gas"], r["max_tx"], f"{r['seconds']['round']:.3f}",
                           f"{r['seconds']['submit']:.3f}", f"{r['seconds']['relay records']:.3f}",
                           f"{r['seconds']['claims']:.3f}"])  # fmt: skip
+    plot(results, out)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``gas.csv`` in the shape :func:`plot` takes."""
+    with path.open() as fh:
+        return [
+            {
+                "workers": int(row["workers"]),
+                "subchains": int(row["subchains"]),
+                "gas_round": int(row["gas_per_worker_round"]) * int(row["workers"]),
+                "gas_by_chain": {k: int(row[f"gas_{k}"]) for k in ("M", "R", "P", "V")},
+                "seconds": {"round": float(row["round_s"])},
+            }
+            for row in csv.DictReader(fh)
+        ]
+
+
+def plot(results: Sequence[dict[str, Any]], out: Path) -> None:
+    """``ledger.png``: gas per worker-round by chain and a round's seconds against workers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -200,7 +220,7 @@ def write(results: Sequence[dict[str, Any]], out: Path) -> None:
     ax1.loglog(xs, [r["gas_round"] / r["workers"] for r in one], "o-", label="all chains")
     for chain in ("M", "R", "P", "V"):
         ax1.loglog(xs, [max(1, r["gas_by_chain"].get(chain, 0)) / r["workers"] for r in one],
-                   ".--", label=chain)  # fmt: skip
+                   ".--", label="P (under V)" if chain == "P" else chain)  # fmt: skip
     ax1.axhline(60_000, color="grey", lw=0.8, ls=":")
     ax1.set_xlabel("workers in the round")
     ax1.set_ylabel("gas per worker-round")
@@ -218,7 +238,7 @@ def write(results: Sequence[dict[str, Any]], out: Path) -> None:
     ax2.set_ylabel("seconds")
     ax2.legend(fontsize=8)
     fig.savefig(out / "ledger.png", dpi=110)
-    print(f"wrote {out / 'gas.csv'} and {out / 'ledger.png'}")
+    print(f"wrote {out / 'ledger.png'}")
 
 
 def main() -> None:
@@ -227,7 +247,12 @@ def main() -> None:
     parser.add_argument("--backend", default="anvil", choices=["anvil", "embedded"])
     parser.add_argument("--subchains", default="1", help="per space, at the largest count")
     parser.add_argument("--out", type=Path, default=Path("results/bench_ledger"))
+    parser.add_argument("--replot", type=Path, metavar="CSV",
+                        help="draw ledger.png beside a gas.csv this script wrote")  # fmt: skip
     args = parser.parse_args()
+    if args.replot:
+        plot(read(args.replot), args.replot.parent)
+        return
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.backend}")
     counts = [int(x) for x in args.workers.split(",")]
     results = []

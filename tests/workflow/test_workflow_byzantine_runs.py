@@ -23,10 +23,14 @@ QUARTER: dict[str, Any] = {
 
 
 #: The rule docs/faults.md recommends when workers may be Byzantine, and how far below the
-#: honest FedAvg run its ROC AUC (mean of the last 3 of 6 rounds) may end under 25 % attackers.
-#: Measured (this setting, seed 0): honest FedAvg 0.871; multi_krum 0.881 under every attack;
-#: FedAvg 0.645 (scale) to 0.707 (noise).
+#: honest FedAvg run each metric (mean of the last 3 of 6 rounds, on the held-out set) may
+#: end under 25 % attackers. Measured (this setting, seed 0): honest FedAvg ROC AUC 0.915,
+#: accuracy 0.875, F1 0.555; multi_krum under the four attacks 0.937-0.946, 0.907-0.912,
+#: 0.705-0.746; FedAvg loses accuracy to sign_flip (0.646) and label_flip (0.453) and F1 to
+#: scale (0.371) and noise (0.365), while its ROC AUC stays 0.84-0.97: no one metric shows
+#: every attack.
 RECOMMENDED, MARGIN, ROUNDS, LAST = "multi_krum", 0.05, 6, 3
+METRICS = ("roc_auc", "accuracy", "f1")
 
 
 def _run(
@@ -46,9 +50,9 @@ def _run(
     return run_task(load_run_config(overrides=overrides), out)
 
 
-def _late_roc_auc(result: RunResult) -> float:
-    """The mean ROC AUC of the last rounds' global models (one round's model jumps)."""
-    return sum(r.roc_auc for r in result.rounds[-LAST:]) / LAST
+def _late(result: RunResult) -> dict[str, float]:
+    """Each of ``METRICS``, the mean of the last rounds' global models (one round's jumps)."""
+    return {m: sum(getattr(r, m) for r in result.rounds[-LAST:]) / LAST for m in METRICS}
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +94,18 @@ def test_an_honest_run_names_no_attacker(honest: RunResult) -> None:
 
 
 @pytest.fixture(scope="module")
-def honest_fedavg(tmp_path_factory: pytest.TempPathFactory) -> float:
-    return _late_roc_auc(_run(tmp_path_factory.mktemp("fedavg") / "run", rounds=ROUNDS, seed=0))
+def honest_fedavg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+    return _late(_run(tmp_path_factory.mktemp("fedavg") / "run", rounds=ROUNDS, seed=0))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_the_recommended_rule_stays_within_the_margin_where_fedavg_falls(
-    attack: str, honest_fedavg: float, tmp_path: Path
+    attack: str, honest_fedavg: dict[str, float], tmp_path: Path
 ) -> None:
     byzantine = {"workers": 2, "attack": attack}
-    robust = _run(tmp_path / "robust", byzantine, rule=RECOMMENDED, rounds=ROUNDS, seed=0)
-    plain = _run(tmp_path / "fedavg", byzantine, rounds=ROUNDS, seed=0)
-    assert _late_roc_auc(robust) >= honest_fedavg - MARGIN
-    assert _late_roc_auc(plain) < honest_fedavg - MARGIN  # the attack does hurt FedAvg
+    robust = _late(_run(tmp_path / "robust", byzantine, rule=RECOMMENDED, rounds=ROUNDS, seed=0))
+    plain = _late(_run(tmp_path / "fedavg", byzantine, rounds=ROUNDS, seed=0))
+    assert all(robust[m] >= honest_fedavg[m] - MARGIN for m in METRICS), (robust, honest_fedavg)
+    # The attack does hurt FedAvg, by one metric or another.
+    assert any(plain[m] < honest_fedavg[m] - MARGIN for m in METRICS), (plain, honest_fedavg)
