@@ -20,6 +20,7 @@ ALLOWED = {
     "fl": set(),
     "workflow": {"incentive", "chain", "fl"},
     "report": {"incentive", "chain", "fl", "workflow"},
+    "flower": {"incentive", "chain", "fl", "workflow", "report"},
 }
 LEAVES = {"errors", "config", "jsonio", "__init__"}
 

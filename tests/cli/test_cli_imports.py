@@ -27,6 +27,8 @@ HEAVY = (
     "aoichain.chain",
     "aoichain.fl",
     "aoichain.report",
+    "aoichain.flower",
+    "flwr",
 )
 SRC = str(Path(aoichain.__file__).resolve().parents[1])
 
@@ -54,7 +56,7 @@ def test_importing_the_cli_imports_no_framework() -> None:
 
 
 HELP = [
-    ([], ["run", "compare", "contract", "reproduce", "chains", "keys", "--version"]),
+    ([], ["run", "compare", "contract", "reproduce", "chains", "keys", "verifier", "--version"]),
     (["run"], ["--config", "--rounds", "--workers", "--scheme", "--data", "--chains", "--seed"]),
     (["compare"], ["--config", "--out", "--rounds", "--workers", "--data", "--chains", "--json"]),
     (["contract"], ["--config", "--scheme", "--method", "--formulas", "--types", "--json"]),
@@ -62,6 +64,7 @@ HELP = [
     (["chains"], ["up"]),
     (["chains", "up"], ["--out", "--committee-size", "--threshold", "--physical-subchains"]),
     (["keys", "new"], ["role", "--out", "--password-file"]),
+    (["verifier"], ["--key", "--deployments", "--node", "--port", "--ready"]),
 ]
 
 

@@ -23,6 +23,7 @@ after every new connection), never a transaction signed with a stale nonce.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +32,6 @@ from functools import partial
 from typing import Any
 
 from eth_abi import decode
-from eth_tester.exceptions import TransactionFailed
-from eth_tester.exceptions import ValidationError as EthTesterValidationError
 from eth_utils import keccak, to_checksum_address
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from hexbytes import HexBytes
@@ -63,16 +62,24 @@ NONCE_ATTEMPTS = 6
 NONCE_TAKEN = re.compile(r"nonce|replacement transaction underpriced", re.I)
 #: How nodes word a refusal of a transaction they already hold (mined, or in their pool).
 ALREADY_HELD = re.compile(r"nonce too low|already (known|imported)|known transaction", re.I)
-#: What a node (or py-evm in process) raises when it refuses a transaction
-#: outright, e.g. a sender that cannot pay for the gas.
-NODE_REFUSALS = (
+#: What a node raises when it refuses a transaction outright, e.g. a sender
+#: that cannot pay for the gas (py-evm in process adds its own: :func:`node_refusals`).
+NODE_REFUSALS: tuple[type[Exception], ...] = (
     ContractLogicError,
     Web3RPCError,
     ValueError,
     EthUtilsValidationError,
-    EthTesterValidationError,
-    TransactionFailed,
 )
+
+
+def node_refusals() -> tuple[type[Exception], ...]:
+    """:data:`NODE_REFUSALS`, and eth-tester's refusals once eth-tester is loaded (the
+    embedded backend loads it; a process that only talks to nodes never does, and saves
+    the half second importing it costs)."""
+    tester = sys.modules.get("eth_tester.exceptions")
+    if tester is None:
+        return NODE_REFUSALS
+    return (*NODE_REFUSALS, tester.ValidationError, tester.TransactionFailed)
 
 
 @dataclass(frozen=True)
@@ -455,7 +462,7 @@ class ChainClient:
         send = getattr(provider, "make_request_once", provider.make_request)
         try:
             return dict(send(RPCEndpoint(method), params))
-        except NODE_REFUSALS as exc:
+        except node_refusals() as exc:
             self._nonces.pop(signed.sender, None)
             raise ChainRejected(revert_reason(exc), chain=self.key, label=signed.label) from None
         except Exception as exc:

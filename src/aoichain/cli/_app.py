@@ -11,7 +11,8 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -36,6 +37,15 @@ app = typer.Typer(
 
 console = Console()
 err_console = Console(stderr=True)
+
+#: ``--password-file``, the same for every command that reads or writes keystores.
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        help="Keystore password file (default: $AOICHAIN_KEY_PASSWORD; empty: loopback only).",
+    ),
+]
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2

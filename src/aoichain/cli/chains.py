@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aoichain.cli._app import app, cli_errors, console, err_console
+from aoichain.cli._app import PasswordFileOpt, app, cli_errors, console, err_console, fail
 
 chains_app = typer.Typer(
     name="chains",
@@ -142,3 +142,49 @@ def _show(chains: Mapping[str, Any], out: Path, resumed: bool, as_json: bool) ->
     console.print(
         f"{did} {path}, {out / 'keys'} and {out / 'state'}; press Ctrl-C to stop the nodes"
     )
+
+
+@chains_app.command("deploy")
+def deploy(
+    rpc: Annotated[
+        Path,
+        typer.Option(
+            "--rpc", help="A TOML/JSON file of running nodes: [chains.M] rpc_url = ..., R, P, V."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for deployments.json and keys/.")
+    ] = Path("chains"),
+    committee_size: Annotated[int, typer.Option("--committee-size", help="Relay committee n.")] = 5,
+    threshold: Annotated[int, typer.Option("--threshold", help="Committee signatures k.")] = 3,
+    validators: Annotated[int, typer.Option("--validators", help="Validators per chain.")] = 3,
+    validator_threshold: Annotated[
+        int, typer.Option("--validator-threshold", help="Validator signatures per checkpoint.")
+    ] = 2,
+    password_file: PasswordFileOpt = None,
+) -> None:
+    """Deploy the contracts on nodes that run elsewhere (reachable by URL) and return.
+
+    Writes OUT/deployments.json (public, with the nodes' URLs as given) and
+    OUT/keys/ (deployer, relayer, committee members, validators; mode 0600):
+    what ``chains up`` writes, for nodes on other machines. Accounts are
+    funded where the nodes allow it (anvil); elsewhere fund the listed
+    addresses first.
+    """
+    from aoichain.chain import ChainConfig, Network
+
+    with cli_errors():
+        cfg = ChainConfig(
+            backend="rpc",
+            rpc_file=rpc,
+            committee_size=committee_size,
+            threshold=threshold,
+            subchain_validators=validators,
+            subchain_threshold=validator_threshold,
+            password_file=password_file,
+        )
+        if (out / "keys").exists() and any((out / "keys").iterdir()):
+            fail(f"{out / 'keys'} already holds keys; give another --out (keys are never replaced)")
+        with Network.start(cfg, workers={}, keys_dir=out / "keys", for_run=False) as network:
+            path = network.deployment.write(out / "deployments.json")
+    console.print(f"wrote {path} and {out / 'keys'}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from aoichain.cli._app import app, cli_errors, console
+from aoichain.cli._app import PasswordFileOpt, app, cli_errors, console
 
 keys_app = typer.Typer(
     name="keys",
@@ -28,13 +28,7 @@ def new(
     out: Annotated[
         Path, typer.Option("--out", help="The keystore file to write (never replaced).")
     ],
-    password_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--password-file",
-            help="Keystore password file (default: $AOICHAIN_KEY_PASSWORD; empty: loopback only).",
-        ),
-    ] = None,
+    password_file: PasswordFileOpt = None,
 ) -> None:
     """Create a fresh random key for one party and write its keystore (mode 0600).
 

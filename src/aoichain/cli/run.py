@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,15 @@ from rich.table import Table
 from aoichain.cli._app import app, cli_errors, console, err_console
 
 if TYPE_CHECKING:
-    from aoichain.workflow import RoundMetrics, RunSummary
+    from aoichain.workflow import RoundMetrics, RunConfig, RunSummary
+
+
+class Engine(StrEnum):
+    """Where the parties of ``aoichain run`` run."""
+
+    in_process = "in-process"
+    flower = "flower"
+
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="A TOML run config; every value has a default.")
@@ -145,7 +154,32 @@ def run(
         Path | None,
         typer.Option(
             "--resume",
-            help="Finish the run in this folder from its journal (chains that outlive runs).",
+            help=(
+                "Finish the run in this folder from its journal (chains that outlive runs), "
+                "on the engine it started on."
+            ),
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help=(
+                "in-process: every party in this process; flower: every party its own process "
+                "(anvil chains, verifier daemons, a Flower SuperLink and a SuperNode per worker)."
+            ),
+        ),
+    ] = Engine.in_process,
+    reply_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--reply-timeout",
+            min=1.0,
+            help=(
+                "flower: longest wait, in seconds, for the workers' replies to one step; a "
+                "worker silent that long misses the round (a SuperNode that died is noticed "
+                "sooner, by Flower's heartbeats). Default 900."
+            ),
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -153,8 +187,8 @@ def run(
     """Run the federated task: publish, allocate, train, upload, relay, aggregate, pay."""
     from aoichain.errors import InvalidInput
     from aoichain.jsonio import dumps
-    from aoichain.report.run_report import write_run_report
-    from aoichain.workflow import load_run_config, resumable_config, resume_run, run_task
+    from aoichain.workflow import load_run_config, resumable_config
+    from aoichain.workflow.journal import run_engine
 
     with cli_errors():
         over = _overrides(rounds, workers, scheme, data, chains, seed)
@@ -163,23 +197,60 @@ def run(
                 raise InvalidInput("--resume takes the run's own config: give no other options")
             out = resume
             cfg = resumable_config(resume)
+            started_on = Engine(run_engine(resume))
+            if engine is Engine.flower and started_on is not Engine.flower:
+                raise InvalidInput(f"the run in {resume} started in process: resume it so")
+            engine = started_on
         else:
             cfg = load_run_config(config, over)
+        if reply_timeout is not None and engine is not Engine.flower:
+            raise InvalidInput("--reply-timeout is for the flower engine (--engine flower)")
         bar = _RoundProgress(cfg.task.rounds, quiet_stdout=as_json)
         with bar.progress:
-            if resume is not None:
-                result = resume_run(resume, on_round=bar.round, on_status=bar.status)
+            if engine is Engine.flower:
+                summary, report = _run_flower(
+                    cfg, out, bar, resume is not None, reply_timeout or 900.0
+                )
             else:
-                result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
-            bar.status("writing the report")
-            report = write_run_report(result)
+                summary, report = _run_in_process(cfg, out, bar, resume)
     if as_json:
-        console.print_json(dumps(result.summary.to_dict()))
+        console.print_json(dumps(summary.to_dict()))
         return
-    console.print(_summary_table(result.summary, f"aoichain run ({result.summary.scheme})"))
-    for check in result.summary.balance_checks:
+    console.print(_summary_table(summary, f"aoichain run ({summary.scheme})"))
+    for check in summary.balance_checks:
         console.print(f"[green]✓[/] {check}")
     console.print(f"run folder: [bold]{out}[/]  report: [bold]{report}[/]")
+
+
+def _run_in_process(
+    cfg: RunConfig, out: Path, bar: _RoundProgress, resume: Path | None
+) -> tuple[RunSummary, Path]:
+    from aoichain.report.run_report import write_run_report
+    from aoichain.workflow import resume_run, run_task
+
+    if resume is not None:
+        result = resume_run(resume, on_round=bar.round, on_status=bar.status)
+    else:
+        result = run_task(cfg, out, on_round=bar.round, on_status=bar.status)
+    bar.status("writing the report")
+    return result.summary, write_run_report(result)
+
+
+def _run_flower(
+    cfg: RunConfig, out: Path, bar: _RoundProgress, resume: bool, reply_s: float
+) -> tuple[RunSummary, Path]:
+    from aoichain.flower.federation import run_federation
+    from aoichain.workflow import RoundMetrics
+
+    fields = set(RoundMetrics.__dataclass_fields__)
+
+    def on_round(event: dict[str, Any]) -> None:
+        bar.round(RoundMetrics(**{k: v for k, v in event.items() if k in fields}))
+
+    result = run_federation(
+        cfg, out, on_round=on_round, on_status=bar.status, resume=resume, reply_s=reply_s
+    )
+    return result.summary, out / "report.html"
 
 
 @app.command()

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.signal import lfilter
 
 from aoichain.fl.streams import SensorStream
 
@@ -210,6 +209,10 @@ def generate_streams(cfg: GeneratorConfig) -> list[SensorStream]:
     season = 0.5 * np.sin(2 * np.pi * t[:, None] / season_period + season_phase)
     modes = _fault_modes(cfg, line_rng)
     columns = sensor_names(s)
+    # Imported here: scipy.signal costs ~0.7 s to import, and a process that reads
+    # its streams from a cache (a Flower worker) never needs it.
+    from scipy.signal import lfilter
+
     streams = []
     for k, seq in enumerate(node_seqs):
         rng = np.random.default_rng(seq)

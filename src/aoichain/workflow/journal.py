@@ -170,6 +170,15 @@ def load_state(journal: Journal, workers: int, rounds: int) -> RunState:
     return state
 
 
+def run_engine(out: str | Path) -> str:
+    """The engine the run of ``out`` started on (its journal's ``started`` line):
+    ``in-process`` or ``flower``."""
+    for e in Journal(out).events():
+        if e["event"] == "started":
+            return str(e.get("engine", "in-process"))
+    return "in-process"
+
+
 def check_resumable(out: Path, backend: str, given_network: bool) -> None:
     """Refuse, with the reason, a folder whose run cannot be resumed or recovered.
 
