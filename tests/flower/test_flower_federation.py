@@ -169,10 +169,12 @@ def test_a_serverapp_failure_is_one_line_and_stops_everything(tmp_path: Path) ->
         overrides={"task": {"rounds": 1}, "workers": {"physical": 1}, "chain": CHAINS}
     )
     out = tmp_path / "run"
-    # Half a second is too short for any ClientApp to answer: the ServerApp gives up.
+    # Half a second is too short for any ClientApp to answer: no worker is there, so the
+    # ServerApp gives up before it publishes.
     with pytest.raises(FederationError) as failed:
         run_federation(config, out, reply_s=0.5)
     message = str(failed.value)
     assert "\n" not in message
-    assert "finished:failed" in message and "did not say who it is" in message
+    assert "finished:failed" in message and "the task is not published" in message
+    assert "no reply within 0.5 s" in message
     assert leftovers(out) == []

@@ -297,3 +297,85 @@ def test_byzantine_workers_are_refused_before_a_federation_starts_and_honest_one
     )
     with pytest.raises(InvalidInput, match=r"\[faults\] byzantine acts at attack_cache"):
         check_injector(prepare(byzantine).plugins.faults)
+
+
+class _HelloGrid(_Grid):
+    """Nodes 1, 2 and 3 connected: node 1 says it is worker P0, node 2 answers "node
+    unavailable", node 3 nothing at all."""
+
+    def __init__(self, hello: dict[str, object]) -> None:
+        super().__init__()
+        self.hello = hello
+
+    def get_node_ids(self) -> list[int]:
+        return [1, 2, 3]
+
+    def pull_messages(self, ids: set[str]) -> list[object]:
+        replies = super().pull_messages(ids)
+        if "m1" in ids:
+            meta = SimpleNamespace(src_node_id=1, reply_to_message_id="m1")
+            ok = SimpleNamespace(
+                metadata=meta, has_error=lambda: False, content=content("hello", self.hello)
+            )
+            replies = [ok]
+        if "m2" in ids:
+            error = SimpleNamespace(code=5, reason="node_unavail")
+            meta = SimpleNamespace(src_node_id=2, reply_to_message_id="m2")
+            replies.append(SimpleNamespace(metadata=meta, error=error, has_error=lambda: True))
+        return replies
+
+
+def test_supernodes_down_or_silent_at_the_start_leave_their_workers_out_and_nothing_hangs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flwr.app
+
+    from aoichain.flower.server import Federation, introduce
+
+    monkeypatch.setattr(flwr.app, "Message", _message)
+    ready = prepare(load_run_config(overrides={"workers": {"physical": 2}}))
+    p0 = ready.workers[0]
+    hello = {
+        "address": ADDRESS,
+        **{"space": "P", "node": 0, "subchain": "P", "item": p0.item},
+        **{"type": p0.type_index, "gamma": p0.gamma, "phase": p0.phase},
+    }
+    grid = _HelloGrid(hello)
+    federation = Federation(grid, reply_s=0.5)  # type: ignore[arg-type]
+    started = time.monotonic()
+    # Four SuperNodes expected, three connect: the wait ends with those, it does not fail.
+    nodes = federation.wait_for(4, wait_s=0.2)
+    introduced, absent = introduce(federation, ready, nodes)
+    assert time.monotonic() - started < 5
+    assert [(w.label, node, sub) for w, node, sub in introduced] == [("P0", 1, "P")]
+    assert sorted(absent) == [1, 2, 3]  # P1, V0, V1: no SuperNode said it is them
+    for why in absent.values():
+        assert why.startswith("no answer at enrolment (3 SuperNodes connected, 1 said who")
+        assert "SuperNode 2: the ClientApp failed: node_unavail" in why
+        assert "SuperNode 3: no reply within 0.5 s" in why
+
+
+def test_a_worker_that_does_not_answer_its_enrolment_is_left_out_not_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flwr.app
+
+    from aoichain.flower.server import Federation, FlowerTask
+
+    monkeypatch.setattr(flwr.app, "Message", _message)
+    federation = Federation(_Grid(), reply_s=0.5)  # type: ignore[arg-type]
+    federation.node_of.update({0: 1, 1: 2, 2: 3})
+    workers = {i: SimpleNamespace(label=f"P{i}") for i in range(3)}
+    task = SimpleNamespace(
+        federation=federation,
+        _by_index=lambda: workers,
+        party=lambda _w: SimpleNamespace(enrolled=lambda _task: False),
+    )
+    tickets = {i: object() for i in range(3)}
+    monkeypatch.setattr("aoichain.flower.server.ticket_json", lambda t: {})
+    silent = FlowerTask.enrol(task, 7, tickets)  # type: ignore[arg-type]
+    assert silent == {
+        0: "no answer at enrolment (the ClientApp failed: node_unavail)",
+        1: "no answer at enrolment (no reply within 0.5 s)",
+        2: "no answer at enrolment (its SuperNode is not connected)",
+    }
