@@ -242,26 +242,27 @@ class Federation:
 def check_injector(faults: FaultInjector) -> None:
     """Refuse a fault injector that would act where the flower engine cannot call it.
 
+    ``[faults] byzantine`` passes: on Flower the attackers' own node configs carry
+    the attack (:func:`aoichain.flower.settings.worker_settings` writes it there for
+    the workers :func:`~aoichain.workflow.byzantine.choose_byzantine` picks), and the
+    ServerApp only names them in the run's outputs.
+
     Raises
     ------
     InvalidInput
-        If it acts at ``attack_cache`` or ``attack_update`` (a worker trains on its
-        own machine), e.g. ``[faults] byzantine``.
+        If a plug-in acts at ``attack_cache`` or ``attack_update`` (a worker trains on
+        its own machine).
     """
     acting = []
     for point in ("attack_cache", "attack_update"):
         owner = next(c for c in type(faults).__mro__ if point in c.__dict__)
-        idle = owner is FaultInjector or (
-            owner is ConfiguredFaults and not getattr(faults, "byzantine_workers", None)
-        )
-        if not idle:
+        if owner not in (FaultInjector, ConfiguredFaults):
             acting.append(point)
     if acting:
-        name = type(faults).__name__
-        what = "[faults] byzantine" if owner is ConfiguredFaults else f"The fault injector {name}"
         raise InvalidInput(
-            f"{what} acts at {', '.join(acting)}, which the flower engine cannot call: each "
-            f"worker trains on its own machine (give a worker its faults in its node config)."
+            f"The fault injector {type(faults).__name__} acts at {', '.join(acting)}, which "
+            f"the flower engine cannot call: each worker trains on its own machine (give a "
+            f"worker its faults in its node config)."
         )
 
 
