@@ -331,7 +331,14 @@ class ServerSettings(_Frozen):
     verifiers: str = Field(min_length=1, description="Where each verifier listens (JSON).")
     password_file: str = ""
     nodes: int = Field(ge=2, description="SuperNodes to wait for: every worker's.")
-    wait_s: float = Field(default=120.0, gt=0, description="Longest wait for the SuperNodes.")
+    wait_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Longest wait for the SuperNodes to connect; then the run goes on with those "
+            "connected (a worker missing is left out)."
+        ),
+    )
     reply_s: float = Field(
         default=600.0,
         gt=0,
