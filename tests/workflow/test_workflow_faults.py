@@ -160,3 +160,28 @@ def test_too_few_workers_left_after_enrolment_stop_the_task_settled(tmp_path: Pa
     assert sum(result.outcome.credited_wei) == 0
     assert task["finished"] and not task["round_open"]
     assert task["escrow"] == task["reclaimed"] and task["paid"] == 0
+
+
+class _LeftOutAtResume(FederatedTask):
+    """Pays as a resumed run would whose worker ``gone`` (credited in earlier rounds)
+    was left out at its enrolment: that worker holds no ticket in this run."""
+
+    gone: ClassVar[int] = -1
+
+    def pay(self, task_id: int, tickets: dict[int, Ticket], credited: Sequence[int]) -> Any:
+        return super().pay(task_id, {i: t for i, t in tickets.items() if i != self.gone}, credited)
+
+
+def test_a_worker_left_out_at_a_resume_keeps_what_it_earned_claimable(tmp_path: Path) -> None:
+    cfg = load_run_config(overrides=_with(task={"rounds": 2}))
+    gone = next(w for w in prepare(cfg).workers if w.item >= 0)
+    cls = type("LeftOut", (_LeftOutAtResume,), {"gone": gone.index})
+    n = cfg.workers.physical
+    with Network.start(cfg.chain, workers={"P": n, "V": n}) as net:
+        result = run_task(cfg, tmp_path / "run", network=net, task_cls=cls)
+        outcome = result.outcome
+        owed = net.worker(gone.space, gone.space_index).claimable(outcome.tickets[gone.index])
+    assert outcome.credited_wei[gone.index] > 0 and outcome.paid_wei[gone.index] == 0
+    assert owed == outcome.credited_wei[gone.index]
+    assert any(f"did not claim ({gone.label})" in c for c in outcome.balance_checks)
+    assert outcome.reclaimed_wei == outcome.budget_wei - sum(outcome.credited_wei)

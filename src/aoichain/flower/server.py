@@ -114,11 +114,21 @@ class ServerParties:
     deployment: Deployment
     clients: Mapping[str, ChainClient]
     receipts: list[Receipt]
-    workers: dict[str, list[ChainWorker]] = field(default_factory=dict)
+    workers: dict[str, list[ChainWorker | None]] = field(default_factory=dict)
 
     def worker(self, space: str, index: int) -> ChainWorker:
-        """Worker ``index`` of ``space``, read-only."""
-        return self.workers[space][index]
+        """Worker ``index`` of ``space``, read-only.
+
+        Raises
+        ------
+        KeyError
+            If no SuperNode introduced itself as that worker.
+        """
+        row = self.workers.get(space, [])
+        party = row[index] if index < len(row) else None
+        if party is None:
+            raise KeyError(f"no SuperNode is worker {space}{index}")
+        return party
 
     def watch(self, space: str, index: int, address: str, subchain: str) -> ChainWorker:
         """Add worker ``index`` of ``space`` (its address on ``subchain``); it is returned."""
@@ -130,7 +140,7 @@ class ServerParties:
             self.deployment,
         )
         row = self.workers.setdefault(space, [])
-        row.extend([party] * (index + 1 - len(row)))
+        row.extend([None] * (index + 1 - len(row)))
         row[index] = party
         return party
 
