@@ -73,7 +73,7 @@ IMPORTS = {
     "+ a train message": (
         "import flwr.supernode.cli.flwr_clientapp, aoichain.flower.clientapp, "
         "aoichain.flower.worker, aoichain.chain.remote, aoichain.chain\n"
-        "from aoichain.workflow.task import answer_request\n"
+        "from aoichain.workflow.requests import answer_request\n"
         "from aoichain.fl import train_local"
     ),
 }

@@ -120,7 +120,9 @@ def main() -> None:
         same = runs["this"][0]["global_sha256"] == runs["baseline"][0]["global_sha256"]
         print(
             f"median default run, baseline {args.baseline}: {base:.2f} s; "
-            f"speed-up {base / this:.2f}x; same final global model: {same}"
+            f"speed-up {base / this:.2f}x; same final global model: {same}; rounds played: "
+            f"{runs['this'][0]['rounds']} and {runs['baseline'][0]['rounds']}, workers: "
+            f"{runs['this'][0]['workers']} and {runs['baseline'][0]['workers']}"
         )
     if args.scale:
         for nodes in (50, 500):

@@ -289,7 +289,9 @@ def run_federation(
     flower.mkdir(parents=True, exist_ok=True)
     password_file = config.chain.password_file
     pw = str(password_file or "")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: a process may have been started with it ignored (a shell's background
+    # job, a test runner's worker), and Ctrl-C must still stop every process it started.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ExitStack() as stack:
             procs = stack.enter_context(Processes(logs, offline_env()))
@@ -377,7 +379,8 @@ def run_federation(
             _check_finished(procs, cli_home, run_id, out, stopped)
             pids, ports = procs.pids(), procs.ports()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     summary_file = out / "summary.json"
     if not summary_file.exists():
         raise FederationError(f"the ServerApp finished but wrote no {summary_file}")

@@ -9,7 +9,7 @@ against what its subchain announces, records its own update with its own
 key, and claims its own pay.
 
 The learning is the in-process engine's, function for function:
-:func:`aoichain.workflow.task.answer_request` (the cache a request is served
+:func:`aoichain.workflow.requests.answer_request` (the cache a request is served
 from), :func:`aoichain.fl.train_local` (the same bytes as the batched
 training), :func:`aoichain.workflow.updates.sealed_sha256` (the update bound
 to its author).
@@ -123,7 +123,7 @@ class WorkerNode:
         began = time.perf_counter()
         from aoichain.chain import ChainRejected
         from aoichain.fl import LocalUpdate, ModelSpec, TrainConfig, train_local
-        from aoichain.workflow.task import answer_request
+        from aoichain.workflow.requests import answer_request
         from aoichain.workflow.updates import sealed_sha256
         from aoichain.workflow.workers import Worker
 

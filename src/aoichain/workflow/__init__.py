@@ -8,6 +8,7 @@
 from aoichain.workflow.compare import SeedComparison, compare_schemes, compare_seeds
 from aoichain.workflow.config import RunConfig, config_to_toml, load_run_config
 from aoichain.workflow.faults import ConfiguredFaults, FaultInjector
+from aoichain.workflow.requests import answer_request
 from aoichain.workflow.resume import recover_run, resumable_config, resume_run
 from aoichain.workflow.run import RunResult, prepare, resolve_plugins, run_task
 from aoichain.workflow.schemes import BUILTIN_SCHEMES, Scheme
@@ -29,7 +30,7 @@ from aoichain.workflow.steps import (
     Uploaded,
 )
 from aoichain.workflow.summary import RunSummary
-from aoichain.workflow.task import FederatedTask, RunAborted, RunInterrupted, answer_request
+from aoichain.workflow.task import FederatedTask, RunAborted, RunInterrupted
 from aoichain.workflow.workers import Worker
 
 __all__ = [

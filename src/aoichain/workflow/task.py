@@ -62,9 +62,9 @@ from aoichain.fl import (
     train_local,
 )
 from aoichain.fl.errors import BlobNotFound
-from aoichain.incentive.simulation import request_aoi_latency
 from aoichain.workflow.journal import Journal, RunState, load_state, ticket_json
 from aoichain.workflow.payment import PaymentSteps
+from aoichain.workflow.requests import answer_request
 from aoichain.workflow.steps import (
     Aggregated,
     Enrolled,
@@ -94,41 +94,6 @@ class RunAborted(AoichainError):
 class RunInterrupted(Outage):
     """A chain's node went down mid-run; the task waits in the run folder's journal, to be
     resumed (``aoichain run --resume``) or settled (``aoichain recover``)."""
-
-
-def answer_request(
-    worker: Worker,
-    slot: int,
-    *,
-    t: float,
-    a: float,
-    time_scale: float,
-    window: int,
-    max_windows: int,
-    cache_slots: float | None = None,
-) -> Request:
-    """A worker's answer to the training request at global slot ``slot``: its cache.
-
-    The request's AoI and latency follow from the worker's cycle (``c + a``
-    slots of ``t`` seconds, from its phase); the cache is what it sensed in the
-    collection phase that ends at ``arrival + latency - AoI`` (simulated
-    seconds, times ``time_scale`` in stream seconds), cut into at most
-    ``max_windows`` windows over its streams. It spans that phase's ``c``
-    slots (``[data] cache = "window"``), or the last ``cache_slots`` slots up
-    to its end whatever ``c`` is (``"fixed"``: only freshness moves with the
-    menu). It reads only the worker's own facts and streams, so a worker
-    computes it on its own machine.
-    """
-    aoi, lat = request_aoi_latency(worker.c, a, t, np.array([slot]), phase=worker.phase)
-    age, delay = float(aoi[0]), float(lat[0])
-    data_time = slot * t + delay - age
-    slots = worker.c if cache_slots is None else cache_slots
-    end, span = data_time * time_scale, slots * t * time_scale
-    share = max(1, max_windows // len(worker.streams))
-    parts = [
-        make_windows(s.window(end - span, end), window, max_windows=share) for s in worker.streams
-    ]
-    return Request(worker, concat_datasets(parts), age, delay, data_time)
 
 
 class FederatedTask(PaymentSteps):
