@@ -2,12 +2,13 @@
 
 One federation of 2 IIoT nodes and their twins (4 SuperNodes), 2 rounds, on
 anvil, with a worker that drops out, one that answers after the round's
-deadline, and worker P0 sending bytes other than those it recorded in round
-1: it finishes, pays, rejects P0's round-1 update and goes on, and gives
-every round the global model and every worker the pay the in-process engine
-gives (there, the same update is altered in the store). Then the ways a
-federation ends early: Ctrl-C on the command, and a ServerApp that fails.
-After each, no process it started runs and no port it used listens.
+deadline, one Byzantine worker (its node config adds noise to its updates),
+and worker P0 sending bytes other than those it recorded in round 1: it
+finishes, pays, rejects P0's round-1 update and goes on, and gives every
+round the global model and every worker the pay the in-process engine gives
+(there, the same update is altered in the store). Then the ways a federation
+ends early: Ctrl-C on the command, and a ServerApp that fails. After each, no
+process it started runs and no port it used listens.
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ SMALL: dict[str, Any] = {
     "workers": {"physical": 2},
     "chain": CHAINS,
 }
+#: One Byzantine worker (P1, chosen from the seed) adds noise to every update it sends.
+BYZANTINE = {"workers": 1, "attack": "noise", "noise_std": 0.1}
 #: Round 0: P1 drops out, P0 answers after the deadline (latency 26 s); round 1: P0's
-#: update is refused (its bytes differ from its record). The engines must agree on all of it.
+#: update is refused (its bytes differ from its record), P1's noisy one is aggregated. The
+#: engines must agree on all of it.
 FAULTY: dict[str, Any] = {
     **SMALL,
     "task": {**SMALL["task"], "deadline_s": 25.0},
-    "faults": {"dropout": 0.2},
+    "faults": {"dropout": 0.2, "byzantine": BYZANTINE},
 }
 
 
@@ -122,11 +126,21 @@ def test_a_federation_pays_matches_the_in_process_engine_and_survives_a_lying_wo
     # The in-process engine on anvil, the same update altered in its store, agrees round
     # for round and wei for wei.
     in_process = run_task(
-        load_run_config(overrides={**FAULTY, "faults": {"dropout": 0.2, "tamper_blob": [1, 0]}}),
+        load_run_config(
+            overrides={**FAULTY, "faults": {**FAULTY["faults"], "tamper_blob": [1, 0]}}
+        ),
         tmp_path / "in-process",
     )
     assert [r["global_sha256"] for r in rounds] == [r.global_sha256 for r in in_process.rounds]
     assert [int(w["paid_wei"]) for w in workers] == in_process.outcome.paid_wei
+    # The attacker is P1's own node (its node config), marked as the in-process run marks it.
+    node = (out / "flower" / "nodes" / "worker-P1.toml").read_text()
+    assert 'byzantine = "noise"' in node and "noise_std = 0.1" in node
+    marked = [(w["worker"], w["byzantine"], w["attack"]) for w in workers]
+    assert marked == [
+        (w["worker"], w["byzantine"], w["attack"]) for w in _csv(in_process.out_dir / "workers.csv")
+    ]
+    assert [m[0] for m in marked if m[1] == "True"] == ["P1"]
     # No process outlives it.
     assert leftovers(out) == []
 
@@ -169,10 +183,12 @@ def test_a_serverapp_failure_is_one_line_and_stops_everything(tmp_path: Path) ->
         overrides={"task": {"rounds": 1}, "workers": {"physical": 1}, "chain": CHAINS}
     )
     out = tmp_path / "run"
-    # Half a second is too short for any ClientApp to answer: the ServerApp gives up.
+    # Half a second is too short for any ClientApp to answer: no worker is there, so the
+    # ServerApp gives up before it publishes.
     with pytest.raises(FederationError) as failed:
         run_federation(config, out, reply_s=0.5)
     message = str(failed.value)
     assert "\n" not in message
-    assert "finished:failed" in message and "did not say who it is" in message
+    assert "finished:failed" in message and "the task is not published" in message
+    assert "no reply within 0.5 s" in message
     assert leftovers(out) == []

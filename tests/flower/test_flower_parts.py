@@ -283,17 +283,194 @@ def test_resume_finishes_a_flower_run_on_flower_and_a_dead_superlink_exits_3(
     assert errors == ["error: the SuperLink (pid 1) was killed (SIGKILL) after 2 rounds"]
 
 
-def test_byzantine_workers_are_refused_before_a_federation_starts_and_honest_ones_are_not() -> None:
+def test_byzantine_workers_attack_from_their_node_configs_and_plug_ins_are_refused(
+    tmp_path: Path,
+) -> None:
     from aoichain.errors import InvalidInput
     from aoichain.flower.server import check_injector
+    from aoichain.workflow import FaultInjector
+    from aoichain.workflow.byzantine import choose_byzantine
 
-    honest = load_run_config(overrides={"workers": {"physical": 2}, "faults": {"dropout": 0.2}})
-    check_injector(prepare(honest).plugins.faults)  # the configured injector, no attacker
     byzantine = load_run_config(
         overrides={
-            "workers": {"physical": 2},
-            "faults": {"byzantine": {"workers": 1, "attack": "sign_flip"}},
+            "workers": {"physical": 3},
+            "faults": {"byzantine": {"workers": 2, "attack": "scale", "scale_factor": 4.0}},
         }
     )
-    with pytest.raises(InvalidInput, match=r"\[faults\] byzantine acts at attack_cache"):
-        check_injector(prepare(byzantine).plugins.faults)
+    ready = prepare(byzantine)
+    check_injector(ready.plugins.faults)  # the attackers' nodes attack, not the ServerApp
+    attackers = choose_byzantine(6, 2, byzantine.task.seed)
+    deployment = _deployment({"P": 1, "V": 1})
+    for w in ready.workers:
+        s = worker_settings(ready, deployment, w.space, w.node, key="k", deployments="d")  # type: ignore[arg-type]
+        attack = s.faults.attack()
+        if w.index in attackers:
+            assert attack is not None and (attack.attack, attack.scale_factor) == ("scale", 4.0)
+        else:
+            assert attack is None
+        path = write_node_config(tmp_path / f"{w.label}.toml", s)
+        assert settings_from_node_config(parse_config_args([str(path)])) == s
+
+    class Poisoner(FaultInjector):
+        def attack_update(self, round_no: int, worker: object, model: bytes, u: bytes) -> bytes:
+            return u
+
+    with pytest.raises(InvalidInput, match=r"injector Poisoner acts at attack_update"):
+        check_injector(Poisoner())
+
+
+def test_a_node_configs_attack_is_validated_like_faults_byzantine() -> None:
+    from aoichain.errors import InvalidInput
+    from aoichain.workflow.byzantine import ByzantineSettings
+
+    ok = {"aoichain.faults.byzantine": "noise", "aoichain.faults.noise_std": 0.5}
+    faults = settings_from_node_config({**_node_config(), **ok}).faults
+    assert faults.attack() == ByzantineSettings(workers=1, attack="noise", noise_std=0.5)
+    assert WorkerFaults().attack() is None
+    defaults = ByzantineSettings(workers=1, attack="noise")
+    for key in ("sign_flip_scale", "scale_factor", "noise_std"):
+        assert getattr(WorkerFaults(), key) == getattr(defaults, key)
+    bad = {
+        "aoichain.faults.byzantine": "sign_flip",
+        "aoichain.faults.noise_std": 2.0,  # the strength of another attack
+        "aoichain.faults.sign_flip_scale": -1.0,
+    }
+    with pytest.raises(InvalidInput) as err:
+        settings_from_node_config({**_node_config(), **bad})
+    message = str(err.value)
+    assert "node config" in message and "faults.sign_flip_scale" in message
+    with pytest.raises(InvalidInput, match="noise_std applies to byzantine = 'noise' only"):
+        settings_from_node_config({**_node_config(), **bad, "aoichain.faults.sign_flip_scale": 2})
+    with pytest.raises(InvalidInput, match=r"faults\.byzantine"):
+        settings_from_node_config({**_node_config(), "aoichain.faults.byzantine": "flood"})
+
+
+def _node_config() -> dict[str, object]:
+    """An honest worker's flattened node config."""
+    data = {"stream": 0, "nodes": 1, "seed": 0, "slots": 10, "slot_s": 1.0}
+    return {
+        **{"aoichain.key": "k", "aoichain.deployments": "d", "aoichain.space": "P"},
+        **{"aoichain.node": 0, "aoichain.subchain": "P", "aoichain.type": 0},
+        **{"aoichain.gamma": 1.0, "aoichain.item": 0, "aoichain.phase": 0},
+        **{f"aoichain.data.{k}": v for k, v in data.items()},
+        "aoichain.data.records_per_slot": 1,
+    }
+
+
+@pytest.mark.parametrize("attack", ["sign_flip", "scale", "noise", "label_flip"])
+def test_a_byzantine_clientapp_poisons_exactly_what_the_in_process_attacker_does(
+    attack: str,
+) -> None:
+    from aoichain.fl import ModelSpec, TrainConfig, init_model, train_local
+
+    config = load_run_config(
+        overrides={
+            "task": {"seed": 3},
+            "workers": {"physical": 2},
+            "faults": {"byzantine": {"workers": 4, "attack": attack}},
+        }
+    )
+    ready = prepare(config)
+    spec: ModelSpec = ready.spec
+    model = init_model(spec, config.task.seed)
+    worker = ready.workers[1]
+    deployment = _deployment({"P": 1, "V": 1})
+    mine = worker_settings(ready, deployment, "P", 1, key="k", deployments="d")  # type: ignore[arg-type]
+    client = mine.faults.injector(config.task.seed, worker.index)
+    in_process = ready.plugins.faults
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, spec.window, 2 * spec.n_sensors)).astype(np.float32)
+    from aoichain.fl import Dataset
+
+    cache = Dataset(x=x, y=(rng.random(16) < 0.3).astype(np.float32), t_end=np.arange(16.0))
+    theirs = in_process.attack_cache(2, worker, cache)
+    ours = client.attack_cache(2, worker, cache)
+    assert np.array_equal(theirs.y, ours.y) and (attack == "label_flip") == (
+        not np.array_equal(ours.y, cache.y)
+    )
+    update = train_local(spec, model, ours, TrainConfig(epochs=1, batch_size=8, seed=1)).blob
+    poisoned = client.attack_update(2, worker, model, update)
+    assert poisoned == in_process.attack_update(2, worker, model, update)
+    assert (poisoned != update) == (attack != "label_flip")
+
+
+class _HelloGrid(_Grid):
+    """Nodes 1, 2 and 3 connected: node 1 says it is worker P0, node 2 answers "node
+    unavailable", node 3 nothing at all."""
+
+    def __init__(self, hello: dict[str, object]) -> None:
+        super().__init__()
+        self.hello = hello
+
+    def get_node_ids(self) -> list[int]:
+        return [1, 2, 3]
+
+    def pull_messages(self, ids: set[str]) -> list[object]:
+        replies = super().pull_messages(ids)
+        if "m1" in ids:
+            meta = SimpleNamespace(src_node_id=1, reply_to_message_id="m1")
+            ok = SimpleNamespace(
+                metadata=meta, has_error=lambda: False, content=content("hello", self.hello)
+            )
+            replies = [ok]
+        if "m2" in ids:
+            error = SimpleNamespace(code=5, reason="node_unavail")
+            meta = SimpleNamespace(src_node_id=2, reply_to_message_id="m2")
+            replies.append(SimpleNamespace(metadata=meta, error=error, has_error=lambda: True))
+        return replies
+
+
+def test_supernodes_down_or_silent_at_the_start_leave_their_workers_out_and_nothing_hangs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flwr.app
+
+    from aoichain.flower.server import Federation, introduce
+
+    monkeypatch.setattr(flwr.app, "Message", _message)
+    ready = prepare(load_run_config(overrides={"workers": {"physical": 2}}))
+    p0 = ready.workers[0]
+    hello = {
+        "address": ADDRESS,
+        **{"space": "P", "node": 0, "subchain": "P", "item": p0.item},
+        **{"type": p0.type_index, "gamma": p0.gamma, "phase": p0.phase},
+    }
+    grid = _HelloGrid(hello)
+    federation = Federation(grid, reply_s=0.5)  # type: ignore[arg-type]
+    started = time.monotonic()
+    # Four SuperNodes expected, three connect: the wait ends with those, it does not fail.
+    nodes = federation.wait_for(4, wait_s=0.2)
+    introduced, absent = introduce(federation, ready, nodes)
+    assert time.monotonic() - started < 5
+    assert [(w.label, node, sub) for w, node, sub in introduced] == [("P0", 1, "P")]
+    assert sorted(absent) == [1, 2, 3]  # P1, V0, V1: no SuperNode said it is them
+    for why in absent.values():
+        assert why.startswith("no answer at enrolment (3 SuperNodes connected, 1 said who")
+        assert "SuperNode 2: the ClientApp failed: node_unavail" in why
+        assert "SuperNode 3: no reply within 0.5 s" in why
+
+
+def test_a_worker_that_does_not_answer_its_enrolment_is_left_out_not_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flwr.app
+
+    from aoichain.flower.server import Federation, FlowerTask
+
+    monkeypatch.setattr(flwr.app, "Message", _message)
+    federation = Federation(_Grid(), reply_s=0.5)  # type: ignore[arg-type]
+    federation.node_of.update({0: 1, 1: 2, 2: 3})
+    workers = {i: SimpleNamespace(label=f"P{i}") for i in range(3)}
+    task = SimpleNamespace(
+        federation=federation,
+        _by_index=lambda: workers,
+        party=lambda _w: SimpleNamespace(enrolled=lambda _task: False),
+    )
+    tickets = {i: object() for i in range(3)}
+    monkeypatch.setattr("aoichain.flower.server.ticket_json", lambda t: {})
+    silent = FlowerTask.enrol(task, 7, tickets)  # type: ignore[arg-type]
+    assert silent == {
+        0: "no answer at enrolment (the ClientApp failed: node_unavail)",
+        1: "no answer at enrolment (no reply within 0.5 s)",
+        2: "no answer at enrolment (its SuperNode is not connected)",
+    }

@@ -222,12 +222,14 @@ def run_federation(
         Progress: each round's metrics (a dict), a short line per stage.
     worker_faults : mapping, optional
         Faults injected on purpose, by worker label (``"P0"``): written into
-        that worker's node config.
+        that worker's node config (the attackers of ``[faults] byzantine`` get
+        their attack there too).
     wait_s, reply_s : float
         Longest waits of the ServerApp for the SuperNodes to connect and for
-        one step's replies, seconds: a worker that has not answered a round's
-        request by then missed the round (a SuperNode that stopped is reported
-        by Flower sooner: within two of its 30 s heartbeats).
+        one step's replies, seconds: a worker whose SuperNode is not connected
+        by then, or that has not answered its enrolment, is left out; one that
+        has not answered a round's request missed the round (a SuperNode that
+        stopped is reported by Flower sooner: within two of its 30 s heartbeats).
     resume : bool
         Continue the task of the journal in ``out_dir`` (a run on chains that
         outlive it, whose SuperLink or ServerApp stopped): new processes, the

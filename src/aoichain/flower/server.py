@@ -114,11 +114,21 @@ class ServerParties:
     deployment: Deployment
     clients: Mapping[str, ChainClient]
     receipts: list[Receipt]
-    workers: dict[str, list[ChainWorker]] = field(default_factory=dict)
+    workers: dict[str, list[ChainWorker | None]] = field(default_factory=dict)
 
     def worker(self, space: str, index: int) -> ChainWorker:
-        """Worker ``index`` of ``space``, read-only."""
-        return self.workers[space][index]
+        """Worker ``index`` of ``space``, read-only.
+
+        Raises
+        ------
+        KeyError
+            If no SuperNode introduced itself as that worker.
+        """
+        row = self.workers.get(space, [])
+        party = row[index] if index < len(row) else None
+        if party is None:
+            raise KeyError(f"no SuperNode is worker {space}{index}")
+        return party
 
     def watch(self, space: str, index: int, address: str, subchain: str) -> ChainWorker:
         """Add worker ``index`` of ``space`` (its address on ``subchain``); it is returned."""
@@ -130,7 +140,7 @@ class ServerParties:
             self.deployment,
         )
         row = self.workers.setdefault(space, [])
-        row.extend([party] * (index + 1 - len(row)))
+        row.extend([None] * (index + 1 - len(row)))
         row[index] = party
         return party
 
@@ -152,22 +162,14 @@ class Federation:
     node_of: dict[int, int] = field(default_factory=dict)
 
     def wait_for(self, count: int, wait_s: float) -> list[int]:
-        """The node ids once ``count`` SuperNodes are connected.
-
-        Raises
-        ------
-        FederationError
-            If fewer connected within ``wait_s`` seconds.
-        """
+        """The node ids once ``count`` SuperNodes are connected, or those connected after
+        ``wait_s`` seconds (a SuperNode that is down at the start is a dropout: its worker
+        is left out, see :func:`introduce`)."""
         deadline = time.monotonic() + wait_s
         while True:
             ids = sorted(self._link(self.grid.get_node_ids))
-            if len(ids) >= count:
+            if len(ids) >= count or time.monotonic() > deadline:
                 return ids
-            if time.monotonic() > deadline:
-                raise FederationError(
-                    f"only {len(ids)} of {count} SuperNodes connected within {wait_s:.0f} s"
-                )
             time.sleep(0.5)
 
     def ask(
@@ -250,26 +252,27 @@ class Federation:
 def check_injector(faults: FaultInjector) -> None:
     """Refuse a fault injector that would act where the flower engine cannot call it.
 
+    ``[faults] byzantine`` passes: on Flower the attackers' own node configs carry
+    the attack (:func:`aoichain.flower.settings.worker_settings` writes it there for
+    the workers :func:`~aoichain.workflow.byzantine.choose_byzantine` picks), and the
+    ServerApp only names them in the run's outputs.
+
     Raises
     ------
     InvalidInput
-        If it acts at ``attack_cache`` or ``attack_update`` (a worker trains on its
-        own machine), e.g. ``[faults] byzantine``.
+        If a plug-in acts at ``attack_cache`` or ``attack_update`` (a worker trains on
+        its own machine).
     """
     acting = []
     for point in ("attack_cache", "attack_update"):
         owner = next(c for c in type(faults).__mro__ if point in c.__dict__)
-        idle = owner is FaultInjector or (
-            owner is ConfiguredFaults and not getattr(faults, "byzantine_workers", None)
-        )
-        if not idle:
+        if owner not in (FaultInjector, ConfiguredFaults):
             acting.append(point)
     if acting:
-        name = type(faults).__name__
-        what = "[faults] byzantine" if owner is ConfiguredFaults else f"The fault injector {name}"
         raise InvalidInput(
-            f"{what} acts at {', '.join(acting)}, which the flower engine cannot call: each "
-            f"worker trains on its own machine (give a worker its faults in its node config)."
+            f"The fault injector {type(faults).__name__} acts at {', '.join(acting)}, which "
+            f"the flower engine cannot call: each worker trains on its own machine (give a "
+            f"worker its faults in its node config)."
         )
 
 
@@ -284,6 +287,9 @@ class FlowerTask(FederatedTask):
         holds steps is resumed from, as in process.
     federation : Federation
         Which SuperNode each worker is.
+    absent : mapping, optional
+        The workers no SuperNode introduced itself as (by index), and why: they
+        are left out (see :attr:`~aoichain.workflow.FederatedTask.absent`).
     """
 
     #: Written in the journal's ``started`` line: ``aoichain run --resume`` resumes a run
@@ -299,11 +305,13 @@ class FlowerTask(FederatedTask):
         journal: Journal | None = None,
         *,
         federation: Federation,
+        absent: Mapping[int, str] | None = None,
     ) -> None:
         super().__init__(prepared, network, store, on_round, journal)
         check_injector(self.plugins.faults)
         self.parties = network
         self.federation = federation
+        self.absent.update(absent or {})
         self._task_id = -1
         self._global: GlobalModel | None = None
         self._global_round = -1
@@ -357,28 +365,32 @@ class FlowerTask(FederatedTask):
 
     # -- steps on the workers' machines -----------------------------------------------
 
-    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> None:
+    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> dict[int, str]:
         """Each admitted worker not yet enrolled enrols itself with its ticket (one message
-        each).
+        each). A worker that does not answer (its SuperNode down, no reply in time, its
+        ClientApp failed) is not enrolled: those, by index, and why.
 
         Raises
         ------
         IntegrityError
-            If a subchain refused an enrolment, or a worker did not answer.
+            If a subchain refused an enrolment.
         """
         workers = self._by_index()
         missing = {i: t for i, t in tickets.items() if not self.party(workers[i]).enrolled(task_id)}
         replies = self.federation.ask(
             "enrol", {i: ({"ticket": ticket_json(t)}, None) for i, t in missing.items()}
         )
+        silent = {}
         for i, reply in replies.items():
             label = workers[i].label
             if isinstance(reply, str):
-                raise IntegrityError(f"worker {label} could not enrol: {reply}")
+                silent[i] = f"no answer at enrolment ({reply})"
+                continue
             values, _ = reply
             self._take_receipts(values)
             if "rejected" in values:
                 raise IntegrityError(f"worker {label} could not enrol: {values['rejected']}")
+        return silent
 
     def serve(self, round_no: int, workers: Sequence[Worker], attempt: int = 0) -> list[Request]:
         """Send every worker the round's request with the global model (a worker the fault
@@ -539,24 +551,27 @@ class FlowerTask(FederatedTask):
 
 def introduce(
     federation: Federation, prepared: Prepared, node_ids: Sequence[int]
-) -> list[tuple[Worker, int, str]]:
+) -> tuple[list[tuple[Worker, int, str]], dict[int, str]]:
     """Ask every SuperNode who it is: each worker (as the publisher sees it), its node
-    id and its subchain, in the run's worker order (IIoT nodes, then their twins).
+    id and its subchain, in the run's worker order (IIoT nodes, then their twins); and
+    the workers no SuperNode answered as (by index), and why: they are left out.
 
     Raises
     ------
     FederationError
-        If a SuperNode does not answer, or the nodes are not one worker per space and
-        IIoT node of the run.
+        If a SuperNode claims to be a worker the run does not have, or one another
+        SuperNode claims too.
     """
     probe = dict(enumerate(node_ids))
     replies = federation.ask("hello", {i: ({}, None) for i in probe}, nodes=probe)
     n = prepared.config.workers.physical
     contract = prepared.contract
     found: dict[int, tuple[Worker, int, str]] = {}
+    silent = []
     for i, reply in replies.items():
         if isinstance(reply, str):
-            raise FederationError(f"SuperNode {probe[i]} did not say who it is: {reply}")
+            silent.append(f"SuperNode {probe[i]}: {reply}")
+            continue
         v, _ = reply
         space, node, item = str(v["space"]), int(v["node"]), int(v["item"])
         if space not in ("P", "V") or not 0 <= node < n or not -1 <= item < len(contract.f):
@@ -581,10 +596,11 @@ def introduce(
             address=str(v["address"]),
         )
         found[index] = (worker, probe[i], str(v["subchain"]))
-    missing = [f"{'PV'[i >= n]}{i % n}" for i in range(2 * n) if i not in found]
-    if missing:
-        raise FederationError(f"no SuperNode is worker {', '.join(missing)}")
-    return [found[i] for i in range(2 * n)]
+    why = f"{len(probe)} SuperNodes connected, {len(found)} said who they are"
+    if silent:
+        why += f"; not: {'; '.join(silent)}"
+    absent = {i: f"no answer at enrolment ({why})" for i in range(2 * n) if i not in found}
+    return [found[i] for i in sorted(found)], absent
 
 
 def run_server(grid: Grid, run_config: Mapping[str, Any]) -> Path:
@@ -662,18 +678,37 @@ def _serve(grid: Grid, settings: ServerSettings, out: Path, note: Callable[..., 
     federation = Federation(grid, settings.reply_s)
     note("waiting", nodes=settings.nodes)
     node_ids = federation.wait_for(settings.nodes, settings.wait_s)
-    introduced = introduce(federation, prepared, node_ids)
+    introduced, absent = introduce(federation, prepared, node_ids)
+    fewest = config.task.min_updates
+    if len(introduced) < fewest:
+        # Nothing is published yet: a task that cannot have a round is not posted at all.
+        raise FederationError(
+            f"{len(introduced)} of {len(prepared.workers)} workers answered, fewer than "
+            f"[task] min_updates = {fewest}: the task is not published "
+            f"({next(iter(absent.values()), '')})"
+        )
+    workers = {w.index: dataclasses.replace(w, streams=()) for w in prepared.workers}
     for worker, node_id, subchain in introduced:
         federation.node_of[worker.index] = node_id
         parties.watch(worker.space, worker.space_index, worker.address, subchain)
-    prepared = dataclasses.replace(prepared, workers=[w for w, _, _ in introduced])
+        workers[worker.index] = worker
+    # A worker no SuperNode answered as keeps the run config's draw, without an address.
+    prepared = dataclasses.replace(prepared, workers=[workers[i] for i in sorted(workers)])
+    if absent:
+        note("absent", workers={workers[i].label: why for i, why in absent.items()})
     note("publishing")
 
     def on_round(row: RoundMetrics) -> None:
         note("round", **dataclasses.asdict(row), timings=task.timings)
 
     task = FlowerTask(
-        prepared, parties, ModelStore(out / "store"), on_round, journal, federation=federation
+        prepared,
+        parties,
+        ModelStore(out / "store"),
+        on_round,
+        journal,
+        federation=federation,
+        absent=absent,
     )
     try:
         outcome = task.run()

@@ -27,14 +27,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aoichain.config import describe_validation_error
 from aoichain.errors import InvalidInput
 
 if TYPE_CHECKING:
     from aoichain.chain import Deployment
-    from aoichain.workflow import Prepared
+    from aoichain.workflow import ConfiguredFaults, Prepared
+    from aoichain.workflow.byzantine import ByzantineSettings
 
 #: The table every aoichain key of a node config sits in.
 PREFIX = "aoichain"
@@ -70,8 +71,24 @@ class WorkerData(_Frozen):
     holdout_block: int = Field(default=32, ge=1, description="Records per held-out block.")
 
 
+#: A Byzantine worker's strengths, each of its own attack only, and their defaults: those of
+#: ``[faults] byzantine`` (:class:`~aoichain.workflow.byzantine.ByzantineSettings`, not
+#: imported here: it brings torch into every ClientApp message).
+_STRENGTH = {"sign_flip": "sign_flip_scale", "scale": "scale_factor", "noise": "noise_std"}
+_DEFAULT = {"sign_flip_scale": 1.0, "scale_factor": 10.0, "noise_std": 1.0}
+
+
+def _strength(key: str, what: str) -> Any:
+    return Field(default=_DEFAULT[key], gt=0, allow_inf_nan=False, description=what)
+
+
 class WorkerFaults(_Frozen):
-    """Misbehaviour on purpose, to watch the aggregator refuse it."""
+    """Misbehaviour on purpose, to watch the aggregator refuse or survive it.
+
+    ``byzantine`` makes the worker an attacker (see :mod:`aoichain.workflow.byzantine`):
+    every round it poisons its data or its update as ``[faults] byzantine`` does in
+    process, and still signs a valid record of what it sends.
+    """
 
     tamper_reply_round: int = Field(
         default=-1,
@@ -80,6 +97,57 @@ class WorkerFaults(_Frozen):
             "bytes (the last byte flipped); -1: never."
         ),
     )
+    byzantine: Literal["", "sign_flip", "scale", "noise", "label_flip"] = Field(
+        default="",
+        description="The attack it mounts every round (empty: none).",
+    )
+    sign_flip_scale: float = _strength("sign_flip_scale", "s of sign_flip (model - s delta).")
+    scale_factor: float = _strength("scale_factor", "lambda of scale (model + lambda delta).")
+    noise_std: float = _strength("noise_std", "sigma of noise (on every weight).")
+
+    @model_validator(mode="after")
+    def _strength_of_its_attack(self) -> WorkerFaults:
+        for attack, key in _STRENGTH.items():
+            if attack != self.byzantine and getattr(self, key) != _DEFAULT[key]:
+                raise ValueError(
+                    f"{key} applies to byzantine = {attack!r} only, not to {self.byzantine!r}"
+                )
+        return self
+
+    def attack(self) -> ByzantineSettings | None:
+        """The worker's attack, as ``[faults] byzantine`` states one; None if honest."""
+        from aoichain.workflow.byzantine import ByzantineSettings
+
+        if not self.byzantine:
+            return None
+        strengths = {key: getattr(self, key) for key in _STRENGTH.values()}
+        return ByzantineSettings(workers=1, attack=self.byzantine, **strengths)
+
+    def injector(self, seed: int, index: int) -> ConfiguredFaults:
+        """The in-process fault injector of this worker (index ``index``) in a run seeded
+        ``seed``: what it poisons is what the in-process engine's attacker poisons."""
+        from aoichain.workflow import ConfiguredFaults
+
+        attack = self.attack()
+        return ConfiguredFaults(
+            seed=seed,
+            byzantine=attack,
+            byzantine_workers=frozenset({index}) if attack else frozenset(),
+        )
+
+    @classmethod
+    def of_run(cls, prepared: Prepared, index: int) -> dict[str, Any]:
+        """The faults keys of worker ``index`` of a run whose ``[faults] byzantine`` picks
+        it as an attacker (the attack and its strengths); empty otherwise."""
+        from aoichain.workflow import ConfiguredFaults
+
+        faults = prepared.plugins.faults
+        if not isinstance(faults, ConfiguredFaults) or faults.byzantine is None:
+            return {}
+        if index not in faults.byzantine_workers:
+            return {}
+        attack = faults.byzantine
+        return {"byzantine": attack.attack, **{k: getattr(attack, k) for k in _STRENGTH.values()}}
 
 
 class WorkerSettings(_Frozen):
@@ -188,7 +256,9 @@ def worker_settings(
 ) -> WorkerSettings:
     """The settings of worker ``space``/``node`` of a prepared run, as the in-process engine
     draws them: its type, item and phase, its node's stream and privacy policy, its
-    subchain (worker ``i`` of a space lives on that space's subchain ``i mod n``).
+    subchain (worker ``i`` of a space lives on that space's subchain ``i mod n``), and,
+    if the run's ``[faults] byzantine`` picks it, its attack (unless ``faults`` names
+    one).
 
     Raises
     ------
@@ -205,6 +275,11 @@ def worker_settings(
             f"spaces P and V."
         )
     worker = prepared.workers[node if space == "P" else n + node]
+    given = faults or WorkerFaults()
+    if not given.byzantine:  # the attackers [faults] byzantine picks attack from their node
+        attack = WorkerFaults.of_run(prepared, worker.index)
+        if attack:
+            given = WorkerFaults(**{**given.model_dump(), **attack})
     request = stream_request(config, prepared.warmup_slots)
     mine = deployment.subchains_of(space)
     augment = config.task.seed + node if space == "V" and config.workers.virtual_augment else -1
@@ -236,7 +311,7 @@ def worker_settings(
             holdout=config.data.holdout,
             holdout_block=config.data.holdout_block,
         ),
-        faults=faults or WorkerFaults(),
+        faults=given,
         cache=str(cache or ""),
     )
 
@@ -256,7 +331,14 @@ class ServerSettings(_Frozen):
     verifiers: str = Field(min_length=1, description="Where each verifier listens (JSON).")
     password_file: str = ""
     nodes: int = Field(ge=2, description="SuperNodes to wait for: every worker's.")
-    wait_s: float = Field(default=120.0, gt=0, description="Longest wait for the SuperNodes.")
+    wait_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Longest wait for the SuperNodes to connect; then the run goes on with those "
+            "connected (a worker missing is left out)."
+        ),
+    )
     reply_s: float = Field(
         default=600.0,
         gt=0,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -121,7 +122,7 @@ class WorkerNode:
         cache, train, seal, record the update on the subchain; the answer and the bytes."""
         began = time.perf_counter()
         from aoichain.chain import ChainRejected
-        from aoichain.fl import ModelSpec, TrainConfig, train_local
+        from aoichain.fl import LocalUpdate, ModelSpec, TrainConfig, train_local
         from aoichain.workflow.requests import answer_request
         from aoichain.workflow.updates import sealed_sha256
         from aoichain.workflow.workers import Worker
@@ -168,7 +169,17 @@ class WorkerNode:
         if not len(request.cache) or (deadline is not None and request.latency > deadline):
             return answer, None  # nothing to train on, or too late for the round
         started = time.perf_counter()
-        update = train_local(spec, blob, request.cache, TrainConfig(**values["train"]))
+        # A Byzantine worker (its node config's faults) poisons its data or its update as the
+        # in-process engine's attacker does, through the same injector; it still signs a
+        # valid record of what it sends.
+        faults = s.faults.injector(int(values["seed"]), worker.index)
+        cache = faults.attack_cache(round_no, worker, request.cache)
+        update = train_local(spec, blob, cache, TrainConfig(**values["train"]))
+        poisoned = faults.attack_update(round_no, worker, blob, update.blob)
+        if poisoned != update.blob:
+            update = LocalUpdate(
+                poisoned, hashlib.sha256(poisoned).digest(), update.samples, math.nan
+            )
         timing["training_s"] = time.perf_counter() - started
         sealed, sha = sealed_sha256(
             update.blob, task_id=task_id, round_no=round_no, author=self.address

@@ -43,8 +43,9 @@ class PaymentSteps:
         credited (``credited``: wei per worker), that every balance moved by
         exactly what was paid (less gas), that M's credited and paid totals are
         the run's, and that escrow = earned + reclaimed. A worker that has not
-        claimed (one that runs elsewhere and has not yet) keeps its pay
-        claimable on M; the checks say so.
+        claimed (one that runs elsewhere and has not yet, or one a resumed run
+        left out, without a ticket in ``tickets``) keeps its pay claimable on M;
+        the checks say so.
         """
         publisher = self.network.publisher
         with self.phases.timing("ledger"):
@@ -52,7 +53,11 @@ class PaymentSteps:
                 publisher.finish(task_id)
             owed = [0] * len(self.workers)
             for w in self.workers:
-                if credited[w.index] and self.party(w).claimable(tickets[w.index]) > 0:
+                if not credited[w.index]:
+                    continue
+                # A worker without a ticket here earned before a resume that left it out
+                # (its SuperNode gone): it cannot claim now, its pay stays claimable.
+                if w.index not in tickets or self.party(w).claimable(tickets[w.index]) > 0:
                     owed[w.index] = credited[w.index]
             claims = self.claim(tickets, owed)
             paid, unclaimed = [0] * len(self.workers), []

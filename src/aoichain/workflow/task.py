@@ -137,6 +137,10 @@ class FederatedTask(PaymentSteps):
         self.on_round = on_round
         self.journal = journal
         self.phases = Phases()
+        #: Workers left out before the first round, by index, and why: an engine whose
+        #: workers run elsewhere fills it (no worker answered as this one, or it did not
+        #: answer its enrolment). They are never admitted, asked or paid.
+        self.absent: dict[int, str] = {}
 
     def party(self, worker: Worker) -> ChainWorker:
         """The chain party (key, subchain) of a worker of this run."""
@@ -157,17 +161,21 @@ class FederatedTask(PaymentSteps):
     def allocate(self, task_id: int) -> Enrolled:
         """Step b: the task is relayed to the subchains; the publisher admits each worker
         that took an item (a ticket naming its item and index) and the worker enrols
-        (workers the subchain already holds are not sent again)."""
+        (workers the subchain already holds are not sent again). A worker that does not
+        answer its enrolment joins :attr:`absent` and its ticket is dropped: it is never
+        asked again."""
         with self.phases.timing("relaying"):
             self.network.relayer.relay_task(task_id)
         with self.phases.timing("ledger"):
             tickets = self.admit(task_id)
-            self.enrol(task_id, tickets)
+            self.absent.update(self.enrol(task_id, tickets))
+        tickets = {i: t for i, t in tickets.items() if i not in self.absent}
         return Enrolled([w for w in self.workers if w.index in tickets], tickets)
 
-    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> None:
+    def enrol(self, task_id: int, tickets: dict[int, Ticket]) -> dict[int, str]:
         """Each admitted worker enrols on its own subchain with its ticket (each signs its
         own enrolment; they land together); a worker already enrolled is not sent again.
+        The workers that did not answer, by index, and why (in process: none).
 
         Raises
         ------
@@ -180,11 +188,13 @@ class FederatedTask(PaymentSteps):
         for w, result in zip(missing, results, strict=True):
             if isinstance(result, ChainRejected):
                 raise IntegrityError(f"worker {w.label} could not enrol: {result.reason}")
+        return {}
 
     def admit(self, task_id: int) -> dict[int, Ticket]:
         """The publisher's ticket for each worker that took an item, by worker index: it
         names the worker's item and an index in that item's range, in worker order (the
-        same tickets every time it is asked)."""
+        same tickets every time it is asked; an :attr:`absent` worker keeps its index but
+        gets no ticket)."""
         stride = self.prepared.task.stride
         taken: dict[int, int] = {}
         tickets = {}
@@ -193,6 +203,8 @@ class FederatedTask(PaymentSteps):
                 continue
             index = w.item * stride + taken.get(w.item, 0)
             taken[w.item] = taken.get(w.item, 0) + 1
+            if w.index in self.absent:
+                continue
             party = self.party(w)
             tickets[w.index] = self.network.publisher.admit(
                 task_id, party.address, party.subchain, w.item, index
@@ -354,7 +366,9 @@ class FederatedTask(PaymentSteps):
         hash) is a rejection with a reason; with nothing usable, the global
         model stays as it was. Weights are the samples the chain recorded.
         """
-        by_address = {self.party(w).address.lower(): w for w in self.workers}
+        by_address = {
+            self.party(w).address.lower(): w for w in self.workers if w.index not in self.absent
+        }
         models, weights, included, rejections = [], [], [], []
         with self.phases.timing("aggregating"):
             for record in attested:
@@ -506,7 +520,9 @@ class FederatedTask(PaymentSteps):
         A round's record opens the next round too, unless the task stops there
         (its last round, the target reached, or too few updates: a round with
         fewer than ``[task] min_updates`` attested updates asks the missing
-        workers once more, then stops the task). With a journal, every finished
+        workers once more, then stops the task; so does a run left with fewer
+        enrolled workers than that, its :attr:`absent` ones noted as rejections of
+        its first round). With a journal, every finished
         step is written down as it ends, and a journal that holds steps is
         resumed from: finished rounds are not played again.
 
@@ -550,6 +566,7 @@ class FederatedTask(PaymentSteps):
                 "enrolled", tickets={k: ticket_json(t) for k, t in enrolled.tickets.items()}
             )
             reward = self.prepared.task.menu_reward_wei_per_round
+            label = {w.index: w.label for w in self.workers}
             # A journal whose last round did not open the next one holds a stopped task.
             first = state.next_round if state.opened or not state.history else rounds
             for r in range(first, rounds):
@@ -583,6 +600,10 @@ class FederatedTask(PaymentSteps):
                     log.aoi[r, req.worker.index] = req.aoi
                     log.latency[r, req.worker.index] = req.latency
                 missed = [
+                    Rejection(r, label[i], "enrolment", f"not enrolled: {why}")
+                    for i, why in sorted(self.absent.items())
+                    if r == first  # once, in the first round this run plays
+                ] + [
                     Rejection(r, w.label, "worker", "missed the round (no answer)")
                     for w in enrolled.workers
                     if w.index not in answered
